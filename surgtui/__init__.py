@@ -1,0 +1,3 @@
+"""surgtui: a terminal experiment manager for surgical-instrument detectors."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,179 @@
+"""The experiment schema: one pydantic model per TOML section.
+
+Field names are a contract: scripts, `--set` overrides and the TUI form use them.
+Defaults are the seed's recommended values (docs/experiments.md explains each).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+CLASS_NAMES: tuple[str, ...] = ("needle", "needle_driver")
+
+
+class Section(BaseModel):
+    # strict: `lr = "fast"` is an error, not a silent cast; forbid: typos are errors.
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+
+
+class ModelConfig(Section):
+    backbone: Literal["resnet18", "resnet34", "resnet50"] = "resnet18"
+    pretrained: Union[bool, str] = True
+    img_size: int = Field(640, ge=64, le=2048)
+    neck_width: int = Field(128, ge=16, le=1024)
+    neck_depth: int = Field(1, ge=1, le=6)
+
+    @field_validator("img_size")
+    @classmethod
+    def _multiple_of_32(cls, v: int) -> int:
+        if v % 32:
+            raise ValueError(f"must be a multiple of 32 (the largest stride), got {v}")
+        return v
+
+    @field_validator("pretrained")
+    @classmethod
+    def _pretrained_path(cls, v: Union[bool, str]) -> Union[bool, str]:
+        if isinstance(v, str) and not v.strip():
+            raise ValueError("must be true, false or a path to a weights file")
+        return v
+
+
+class LossConfig(Section):
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True, populate_by_name=True)
+
+    coord: float = Field(0.1, ge=0)
+    conf: float = Field(1.5, ge=0)
+    class_: float = Field(0.8, ge=0, alias="class")
+    focal: bool = False
+    focal_gamma: float = Field(2.0, ge=0, le=10)
+    focal_alpha: float = Field(0.25, ge=0, le=1)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    assignment: Literal["iou_center", "size"] = "iou_center"
+    anchor_iou_threshold: float = Field(0.2, ge=0, le=1)
+    center_weight: float = Field(0.5, ge=0, le=10)
+    obj_balance: list[float] = Field(default_factory=lambda: [4.0, 1.0, 0.4])
+
+    @field_validator("obj_balance")
+    @classmethod
+    def _three_scales(cls, v: list[float]) -> list[float]:
+        if len(v) != 3 or any(x < 0 for x in v):
+            raise ValueError("must be three non-negative numbers, one per scale (stride 8, 16, 32)")
+        return v
+
+
+class OptimConfig(Section):
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = Field(0.001, gt=0, le=10)
+    backbone_lr_mult: float = Field(0.1, ge=0, le=10)
+    weight_decay: float = Field(0.0005, ge=0, le=1)
+    momentum: float = Field(0.937, ge=0, lt=1)
+    grad_clip: float = Field(10.0, ge=0)
+    ema: bool = True
+    ema_decay: float = Field(0.9999, gt=0, lt=1)
+
+
+class ScheduleConfig(Section):
+    kind: Literal["cosine", "constant"] = "cosine"
+    warmup_frac: float = Field(0.1, ge=0, lt=1)
+    min_lr_ratio: float = Field(0.01, ge=0, le=1)
+
+
+class TrainConfig(Section):
+    epochs: int = Field(50, ge=1, le=100_000)
+    batch_size: int = Field(4, ge=1, le=4096)
+    device: str = "auto"
+    devices: int = Field(1, ge=1, le=64)
+    workers: int = Field(2, ge=0, le=64)
+    seed: int = Field(0, ge=0)
+    amp: bool = True
+    val_every: int = Field(1, ge=1)
+    max_bad_steps: int = Field(5, ge=1)
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if v in ("auto", "cpu", "cuda") or (v.startswith("cuda:") and v[5:].isdigit()):
+            return v
+        raise ValueError(f"must be one of auto, cpu, cuda, cuda:N; got {v!r}")
+
+
+class SyntheticConfig(Section):
+    train: int = Field(64, ge=1, le=100_000)
+    val: int = Field(16, ge=1, le=100_000)
+    width: int = Field(640, ge=32, le=4096)
+    height: int = Field(360, ge=32, le=4096)
+    seed: int = Field(0, ge=0)
+
+
+class AugmentConfig(Section):
+    enabled: bool = True
+    hflip: float = Field(0.5, ge=0, le=1)
+    hsv_h: float = Field(0.015, ge=0, le=0.5)
+    hsv_s: float = Field(0.7, ge=0, le=1)
+    hsv_v: float = Field(0.4, ge=0, le=1)
+    scale: float = Field(0.5, ge=0, lt=1)
+    translate: float = Field(0.1, ge=0, le=0.5)
+
+
+class DataConfig(Section):
+    source: str = "synthetic"
+    format: Literal["auto", "coco", "yolo", "simsurgskill"] = "auto"
+    train_split: str = "train"
+    val_split: str = "val"
+    cache_dir: str = ""
+    synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+
+
+class ValConfig(Section):
+    conf_thres: float = Field(0.001, ge=0, le=1)
+    iou_thres: float = Field(0.6, gt=0, le=1)
+    max_det: int = Field(300, ge=1, le=10_000)
+    working_conf: float = Field(0.25, ge=0, le=1)
+
+
+class LoggingConfig(Section):
+    wandb: bool = False
+    wandb_project: str = "surgtui"
+    wandb_entity: str = ""
+    wandb_group: str = ""
+    wandb_tags: list[str] = Field(default_factory=list)
+    log_every: int = Field(10, ge=1)
+
+
+class Experiment(Section):
+    name: str = ""
+    description: str = ""
+    variant: str = "YOLOv5-Small"
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    val: ValConfig = Field(default_factory=ValConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @field_validator("variant")
+    @classmethod
+    def _known_variant(cls, v: str) -> str:
+        from surgtui.config.variants import VARIANTS
+
+        if v not in VARIANTS:
+            raise ValueError(f"unknown variant {v!r}; allowed: {', '.join(VARIANTS)}")
+        return v
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_safe(cls, v: str) -> str:
+        # The name becomes part of a run directory's name.
+        if not re.fullmatch(r"[A-Za-z0-9_.-]*", v):
+            raise ValueError(f"may hold only letters, digits, '-', '_' and '.'; got {v!r}")
+        return v
+
+    def to_dict(self) -> dict:
+        """Plain nested dict with TOML key names (`class`, not `class_`)."""
+        return self.model_dump(by_alias=True)

@@ -1,0 +1,20 @@
+"""Errors a user can act on: printed as one line, exit code 2, no traceback."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Bad input: a missing file, an invalid key, an unknown run id."""
+
+    exit_code = 2
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(UserError):
+    """An experiment file (or override) that does not fit the schema."""
