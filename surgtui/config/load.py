@@ -10,9 +10,10 @@ import copy
 import difflib
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -77,7 +78,7 @@ def check_keys(data: Mapping[str, Any], where: str, model: type[BaseModel] = Exp
     for key, value in data.items():
         dotted = f"{prefix}{key}"
         if key not in allowed:
-            close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
+            close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.5)
             hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
             names = ", ".join(allowed)
             raise ConfigError(f"{where}: unknown key '{dotted}'{hint}; allowed here: {names}")
@@ -117,22 +118,44 @@ def _describe(value: Any) -> str:
     return repr(value) if not isinstance(value, bool) else str(value).lower()
 
 
-def format_validation_error(err: ValidationError, where: str) -> str:
-    """One line for the first problem: file, dotted key, what is allowed, what was given."""
+_TYPE_WORDS = {
+    "int_type": "must be an integer",
+    "float_type": "must be a number",
+    "bool_type": "must be true or false",
+    "string_type": "must be a string",
+    "list_type": "must be a list",
+}
+_BOUND_WORDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+
+
+def format_validation_error(err: ValidationError, where: str, origins: Mapping[str, str] | None = None) -> str:
+    """One line for the first problem: file (or override), dotted key, what is allowed, what was given."""
     e = err.errors(include_url=False)[0]
-    key = ".".join(str(p) for p in e["loc"] if not str(p).startswith(("function-", "union[")))
-    key = key.replace("class_", "class")
-    msg = e["msg"]
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+    parts = [str(p) for p in e["loc"] if not str(p).startswith(("function-", "union["))]
+    # A union (pretrained: bool | str) reports one error per member; name the field once.
+    if len(parts) > 1 and parts[-1] in ("bool", "str"):
+        parts = parts[:-1]
+    key = ".".join("class" if p == "class_" else p for p in parts)
+    where = (origins or {}).get(key, where)
     ctx = e.get("ctx") or {}
-    if e["type"] == "literal_error":
+    kind = e["type"]
+    if key == "model.pretrained" and kind != "value_error":
+        msg = "must be true, false or a path to a weights file"
+    elif kind == "value_error":
+        msg = e["msg"].removeprefix("Value error, ")
+    elif kind == "literal_error":
         msg = f"must be one of {ctx.get('expected', '')}".replace("'", "")
-    got = e.get("input")
-    more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    if e["type"] in ("int_type", "float_type", "bool_type", "string_type", "list_type") or e["type"].startswith(("greater", "less", "literal")):
-        return f"{where}: {key}: {msg}, got {_describe(got)}{more}"
-    return f"{where}: {key}: {msg}{more}"
+    elif kind in _BOUND_WORDS:
+        op = _BOUND_WORDS[kind]
+        bound = next(iter(ctx.values()), "")
+        msg = f"must be {op} {bound}"
+    elif kind in _TYPE_WORDS:
+        msg = _TYPE_WORDS[kind]
+    else:
+        msg = e["msg"]
+    if kind != "value_error":
+        msg += f", got {_describe(e.get('input'))}"
+    return f"{where}: {key}: {msg}"
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -161,18 +184,23 @@ def resolve_data(
 ) -> tuple[Experiment, list[str]]:
     """Validate a parsed file plus overrides; return the experiment and notes on what overrode what."""
     notes: list[str] = []
+    origins: dict[str, str] = {}
     check_keys(data, where)
     merged: dict[str, Any] = copy.deepcopy(dict(data))
     for var, key in ENV_OVERRIDES.items():
         if env and env.get(var, "").strip():
             set_dotted(merged, key, parse_value(env[var].strip()), f"environment variable {var}")
             notes.append(f"{var}={env[var].strip()} overrides {key}")
+            origins[key] = f"environment variable {var}"
     for text in overrides:
         key, value = parse_assignment(text)
-        set_dotted(merged, key, value, f"--set {text}")
+        shown = text if text.isprintable() else repr(text)
+        set_dotted(merged, key, value, f"--set {shown}")
         notes.append(f"--set {key}={_describe(value) if not isinstance(value, str) else value}")
+        origins[key] = f"--set {shown}"
     variant = merged.get("variant", DEFAULT_VARIANT)
     if not isinstance(variant, str) or variant not in VARIANTS:
+        where = origins.get("variant", where)
         raise ConfigError(f"{where}: variant: unknown variant {variant!r}; allowed: {', '.join(VARIANTS)}")
     full = deep_merge(VARIANTS[variant], merged)
     full.setdefault("name", default_name)
@@ -180,7 +208,7 @@ def resolve_data(
     try:
         exp = Experiment.model_validate(full)
     except ValidationError as err:
-        raise ConfigError(format_validation_error(err, where)) from None
+        raise ConfigError(format_validation_error(err, where, origins)) from None
     return exp, notes
 
 

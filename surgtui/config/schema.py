@@ -7,7 +7,7 @@ Defaults are the seed's recommended values (docs/experiments.md explains each).
 from __future__ import annotations
 
 import re
-from typing import Literal, Union
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -21,7 +21,7 @@ class Section(BaseModel):
 
 class ModelConfig(Section):
     backbone: Literal["resnet18", "resnet34", "resnet50"] = "resnet18"
-    pretrained: Union[bool, str] = True
+    pretrained: bool | str = True
     img_size: int = Field(640, ge=64, le=2048)
     neck_width: int = Field(128, ge=16, le=1024)
     neck_depth: int = Field(1, ge=1, le=6)
@@ -35,7 +35,7 @@ class ModelConfig(Section):
 
     @field_validator("pretrained")
     @classmethod
-    def _pretrained_path(cls, v: Union[bool, str]) -> Union[bool, str]:
+    def _pretrained_path(cls, v: bool | str) -> bool | str:
         if isinstance(v, str) and not v.strip():
             raise ValueError("must be true, false or a path to a weights file")
         return v

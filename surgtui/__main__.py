@@ -1,0 +1,3 @@
+from surgtui.cli import main
+
+main()

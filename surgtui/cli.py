@@ -1,0 +1,300 @@
+"""The `surgtui` command line. Imports stay light: `--help` must start in well under 0.3 s.
+
+Command bodies import what they need (Rich, pydantic, Textual) when they run; none
+imports torch: the engine is always a separate process.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from surgtui import __version__
+from surgtui.errors import UserError
+
+app = typer.Typer(
+    name="surgtui",
+    help="Terminal experiment manager for surgical-instrument detectors (YOLOv5 on a ResNet backbone).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_debug = bool(os.environ.get("SURGTUI_DEBUG"))
+
+SetOpt = typer.Option(None, "--set", "-s", metavar="KEY=VALUE",
+                      help="Override a field, e.g. --set optim.lr=0.002 (repeatable).")
+RunsDirOpt = typer.Option(None, "--runs-dir", envvar="SURGTUI_RUNS_DIR",
+                          help="Where runs live [default: ./runs].")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"surgtui {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+) -> None:
+    global _debug
+    _debug = _debug or debug
+
+
+def _runs_dir(value: Path | None) -> Path:
+    from surgtui.runs import default_runs_dir
+
+    return value if value is not None else default_runs_dir()
+
+
+# ---------------------------------------------------------------- experiments
+
+
+@app.command()
+def validate(
+    files: list[Path] = typer.Argument(..., help="Experiment TOML files."),
+    set_: list[str] | None = SetOpt,
+    resolved: bool = typer.Option(False, "--resolved", help="Print the fully resolved experiment as TOML."),
+) -> None:
+    """Check experiment files against the schema (and print them resolved)."""
+    from surgtui.config import load_experiment
+
+    for f in files:
+        r = load_experiment(f, set_ or ())
+        for note in r.notes:
+            typer.echo(f"{f}: {note}", err=True)
+        if resolved:
+            typer.echo(r.to_toml(), nl=False)
+        else:
+            e = r.experiment
+            typer.echo(f"{f}: ok ({e.variant}, {e.model.backbone}, {e.train.epochs} epochs, lr {e.optim.lr:g})")
+
+
+@app.command()
+def new(
+    name: str = typer.Argument(..., help="Experiment name; writes experiments/NAME.toml."),
+    from_: Path | None = typer.Option(None, "--from", help="Copy this experiment file."),
+    variant: str = typer.Option("YOLOv5-Small", "--variant", help="Variant preset for a fresh file."),
+    directory: Path = typer.Option(Path("experiments"), "--dir", help="Where experiment files live."),
+) -> None:
+    """Create a new experiment file from a variant or a copy of another."""
+    from surgtui.config import VARIANTS
+    from surgtui.config.edit import save_as
+    from surgtui.config.template import render_template
+
+    dest = directory / f"{name}.toml"
+    if from_ is not None:
+        try:
+            text = from_.read_text(encoding="utf-8")
+        except OSError:
+            raise UserError(f"{from_}: no such experiment file") from None
+    else:
+        if variant not in VARIANTS:
+            raise UserError(f"--variant: unknown variant {variant!r}; allowed: {', '.join(VARIANTS)}")
+        text = render_template(name, variant, str(dest))
+    save_as(text, dest)
+    typer.echo(f"wrote {dest}")
+
+
+# ---------------------------------------------------------------- runs
+
+
+@app.command()
+def run(
+    experiment: Path = typer.Argument(..., help="Experiment TOML file."),
+    set_: list[str] | None = SetOpt,
+    runs_dir: Path | None = RunsDirOpt,
+    name: str | None = typer.Option(None, "--name", help="Run name (default: the experiment's name)."),
+    detach: bool = typer.Option(False, "--detach", "-d", help="Print the run id and return at once."),
+    json_: bool = typer.Option(False, "--json", help="Print the events themselves, one JSON per line."),
+) -> None:
+    """Train an experiment headless: start the engine and follow it."""
+    from surgtui.config import load_experiment
+    from surgtui.launcher import start_engine
+    from surgtui.live_view import follow
+    from surgtui.runs import create_run
+
+    resolved = load_experiment(experiment, list(set_ or ()) + ([f'name="{name}"'] if name else []))
+    for note in resolved.notes:
+        typer.echo(f"note: {note}", err=True)
+    run_dir = create_run(_runs_dir(runs_dir), resolved.experiment.name, resolved.to_toml())
+    proc = start_engine(run_dir)
+    if detach:
+        typer.echo(run_dir.name)
+        return
+    if not json_:
+        typer.echo(f"run {run_dir.name} in {run_dir}", err=True)
+    raise typer.Exit(follow(run_dir, "json" if json_ else "auto", proc))
+
+
+@app.command()
+def runs(
+    runs_dir: Path | None = RunsDirOpt,
+    format_: str = typer.Option("table", "--format", "-f", help="table, json or csv."),
+    sort: str = typer.Option("id", "--sort", help="Column to sort by (e.g. map50_95, lr, duration)."),
+    status: str | None = typer.Option(None, "--status", help="Only runs with this status."),
+) -> None:
+    """List past and running runs with their best metrics."""
+    from surgtui.cli_output import print_runs
+
+    print_runs(_runs_dir(runs_dir), format_, sort, status)
+
+
+@app.command()
+def show(run_ref: str = typer.Argument(..., metavar="RUN"), runs_dir: Path | None = RunsDirOpt) -> None:
+    """Show one run: status, config highlights, metrics per class, where its files are."""
+    from surgtui.cli_output import print_show
+    from surgtui.runs import resolve_run
+
+    print_show(resolve_run(run_ref, _runs_dir(runs_dir)))
+
+
+@app.command()
+def compare(
+    run_refs: list[str] = typer.Argument(..., metavar="RUN..."),
+    all_: bool = typer.Option(False, "--all", help="Show every config key, not only those that differ."),
+    runs_dir: Path | None = RunsDirOpt,
+) -> None:
+    """Compare runs: config keys that differ, then metrics side by side."""
+    from surgtui.cli_output import print_compare
+    from surgtui.runs import resolve_run
+
+    rd = _runs_dir(runs_dir)
+    print_compare([resolve_run(r, rd) for r in run_refs], all_)
+
+
+@app.command()
+def stop(
+    run_ref: str = typer.Argument(..., metavar="RUN"),
+    kill: bool = typer.Option(False, "--kill", help="SIGKILL instead of a clean stop."),
+    wait: bool = typer.Option(False, "--wait", help="Wait until the run has ended."),
+    runs_dir: Path | None = RunsDirOpt,
+) -> None:
+    """Stop a running run: it finishes its step, saves last.pt and ends `stopped`."""
+    import signal
+    import time
+
+    from surgtui.launcher import signal_run
+    from surgtui.runs import Run, resolve_run
+
+    run = Run.load(resolve_run(run_ref, _runs_dir(runs_dir)))
+    if not signal_run(run, signal.SIGKILL if kill else signal.SIGINT):
+        raise UserError(f"run {run.id} is not running (status: {run.status})")
+    typer.echo(f"{'killed' if kill else 'stopping'} {run.id}")
+    while wait and Run.load(run.path).status == "running":
+        time.sleep(0.2)
+    if wait:
+        typer.echo(f"{run.id}: {Run.load(run.path).status}")
+
+
+@app.command()
+def resume(
+    run_ref: str = typer.Argument(..., metavar="RUN"),
+    detach: bool = typer.Option(False, "--detach", "-d", help="Return at once."),
+    json_: bool = typer.Option(False, "--json", help="Print the events, one JSON per line."),
+    runs_dir: Path | None = RunsDirOpt,
+) -> None:
+    """Continue a stopped or crashed run from its last checkpoint, in the same directory."""
+    from surgtui.launcher import start_engine
+    from surgtui.live_view import follow
+    from surgtui.runs import Run, resolve_run
+
+    run = Run.load(resolve_run(run_ref, _runs_dir(runs_dir)))
+    if run.status == "running":
+        raise UserError(f"run {run.id} is still running")
+    if run.status == "finished":
+        raise UserError(f"run {run.id} already finished")
+    if not (run.path / "weights" / "last.pt").is_file():
+        raise UserError(f"run {run.id}: no checkpoint at {run.path / 'weights' / 'last.pt'} to resume from")
+    proc = start_engine(run.path, resume=True)
+    if detach:
+        typer.echo(run.id)
+        return
+    raise typer.Exit(follow(run.path, "json" if json_ else "auto", proc))
+
+
+@app.command()
+def attach(
+    run_ref: str = typer.Argument("latest", metavar="RUN"),
+    json_: bool = typer.Option(False, "--json", help="Print the events, one JSON per line."),
+    runs_dir: Path | None = RunsDirOpt,
+) -> None:
+    """Follow a run started elsewhere, from its whole history on."""
+    from surgtui.live_view import follow
+    from surgtui.runs import resolve_run
+
+    raise typer.Exit(follow(resolve_run(run_ref, _runs_dir(runs_dir)), "json" if json_ else "auto"))
+
+
+@app.command()
+def export(
+    run_ref: str = typer.Argument(..., metavar="RUN"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="CSV file to write [default: stdout]."),
+    runs_dir: Path | None = RunsDirOpt,
+) -> None:
+    """Write one CSV row per epoch: losses, metrics, learning rates."""
+    from surgtui.cli_output import export_csv
+    from surgtui.runs import resolve_run
+
+    export_csv(resolve_run(run_ref, _runs_dir(runs_dir)), out)
+
+
+# ---------------------------------------------------------------- UI and inference
+
+
+@app.command()
+def launch(
+    directory: Path = typer.Option(Path("experiments"), "--dir", help="Experiment files."),
+    runs_dir: Path | None = RunsDirOpt,
+    no_mouse: bool = typer.Option(False, "--no-mouse", help="Leave the mouse to the terminal."),
+) -> None:
+    """Open the full-screen experiment manager."""
+    try:
+        from surgtui.tui.app import run_app
+    except ImportError:
+        raise UserError("surgtui launch: the terminal UI is not built yet in this version") from None
+    run_app(directory, _runs_dir(runs_dir), mouse=not no_mouse)
+
+
+@app.command()
+def predict(
+    source: str = typer.Argument(..., help="RUN or weights file, then an image, folder or video."),
+) -> None:
+    """Run a trained detector on images or a video (not built yet)."""
+    raise UserError("surgtui predict: not built yet in this version")
+
+
+def _register_data() -> None:
+    from surgtui.data.commands import data_app
+
+    app.add_typer(data_app, name="data", help="Synthesise, import and check data sets.")
+
+
+try:
+    _register_data()
+except ImportError:  # pragma: no cover - during development the data commands may be absent
+    pass
+
+
+def main() -> None:
+    """Entry point: user errors are one line and exit 2; tracebacks only with --debug."""
+    try:
+        app(prog_name="surgtui")
+    except UserError as exc:
+        if _debug:
+            raise
+        typer.echo(f"surgtui: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

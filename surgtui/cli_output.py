@@ -1,0 +1,157 @@
+"""Terminal output of `runs`, `show`, `compare` and `export` (Rich tables, JSON, CSV)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from surgtui.errors import UserError
+from surgtui.fileio import write_text_atomic
+from surgtui.run_table import (
+    COLUMN_KEYS,
+    COLUMNS,
+    METRIC_LABELS,
+    config_diff,
+    epoch_rows,
+    metric_comparison,
+    rows,
+    sort_runs,
+)
+from surgtui.runs import STATUSES, Run, list_runs
+
+STATUS_STYLE = {"running": "cyan", "finished": "green", "stopped": "yellow", "failed": "red", "crashed": "red"}
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console()
+
+
+def print_runs(runs_dir: Path, fmt: str, sort: str, status: str | None) -> None:
+    if fmt not in ("table", "json", "csv"):
+        raise UserError(f"--format: {fmt!r} is not one of table, json, csv")
+    if sort not in COLUMN_KEYS:
+        raise UserError(f"--sort: unknown column {sort!r}; allowed: {', '.join(COLUMN_KEYS)}")
+    if status is not None and status not in STATUSES:
+        raise UserError(f"--status: {status!r} is not one of {', '.join(STATUSES)}")
+    runs = [r for r in list_runs(runs_dir) if status is None or r.status == status]
+    runs = sort_runs(runs, sort, descending=False if sort == "id" else None)
+    data = rows(runs)
+    if fmt == "json":
+        json.dump(data, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+        return
+    if fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(COLUMN_KEYS), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(data)
+        return
+    from rich.table import Table
+
+    if not runs:
+        print(f"no runs in {runs_dir} (start one with `surgtui run experiments/smoke.toml`)")
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for c in COLUMNS:
+        table.add_column(c.label, justify="right" if c.numeric else "left", no_wrap=c.key == "id")
+    for r in runs:
+        cells = [c.fmt(c.get(r)) for c in COLUMNS]
+        cells[COLUMN_KEYS.index("status")] = f"[{STATUS_STYLE.get(r.status, '')}]{r.status}[/]"
+        table.add_row(*cells)
+    _console().print(table)
+
+
+def print_show(run_dir: Path) -> None:
+    from rich.table import Table
+
+    run = Run.load(run_dir)
+    s = run.summary
+    console = _console()
+    console.print(f"[bold]{run.id}[/]  {run.experiment}  [{STATUS_STYLE.get(run.status, '')}]{run.status}[/]")
+    end = s.get("end") or {}
+    if end.get("reason"):
+        console.print(f"reason: {end['reason']}")
+    meta = run.meta
+    console.print(f"directory: {run.path}\nhost: {meta.get('host')}  pid: {meta.get('pid')}  "
+                  f"command: {meta.get('command')}")
+    if meta.get("wandb_url") or meta.get("wandb_dir"):
+        console.print(f"W&B: {meta.get('wandb_url') or meta.get('wandb_dir')}")
+    hp = s.get("hparams") or {}
+    if hp:
+        console.print("hparams: " + "  ".join(f"{k}={v}" for k, v in hp.items()))
+    console.print(f"epochs: {s.get('epoch', 0)}/{s.get('epochs')}  steps: {s.get('step')}/{s.get('total_steps')}  "
+                  f"warnings: {s.get('warnings', 0)}")
+    best = s.get("best")
+    if best:
+        console.print(f"best {METRIC_LABELS.get(best['metric'], best['metric'])} {best['value']:.4f} "
+                      f"at epoch {best['epoch']}")
+        table = Table(box=None, header_style="bold")
+        table.add_column("class")
+        for label in ("AP50", "AP50-95", "P", "R"):
+            table.add_column(label, justify="right")
+        for name, m in (best.get("per_class") or {}).items():
+            table.add_row(name, *(f"{m.get(k, 0):.4f}" for k in ("ap50", "ap50_95", "precision", "recall")))
+        console.print(table)
+    weights = run.path / "weights"
+    for f in ("best.pt", "last.pt"):
+        if (weights / f).exists():
+            console.print(f"weights: {weights / f}")
+
+
+def print_compare(run_dirs: list[Path], all_keys: bool) -> None:
+    from rich.table import Table
+
+    if len(run_dirs) < 2:
+        raise UserError("compare needs at least two runs")
+    runs = [Run.load(p) for p in run_dirs]
+    console = _console()
+    cfg = Table(title="config" + ("" if all_keys else " (keys that differ)"), box=None, header_style="bold")
+    cfg.add_column("key")
+    for r in runs:
+        cfg.add_column(r.id)
+    diff = config_diff(runs, all_keys)
+    for key, values in diff:
+        cfg.add_row(key, *(json.dumps(v) if not isinstance(v, str) else v for v in values))
+    if diff:
+        console.print(cfg)
+    else:
+        console.print("config: identical")
+    met = Table(title="metrics: best (epoch) / last   * best run", box=None, header_style="bold")
+    met.add_column("metric")
+    for r in runs:
+        met.add_column(r.id, justify="right")
+    for row in metric_comparison(runs):
+        cells = []
+        for i, c in enumerate(row["runs"]):
+            if c["best"] is None:
+                cells.append("--")
+                continue
+            mark = "[bold green]*[/] " if i in row["best_run"] and len(runs) > 1 else ""
+            last = f"{c['last']:.4f}" if c["last"] is not None else "--"
+            cells.append(f"{mark}{c['best']:.4f} ({c['epoch']}) / {last}")
+        met.add_row(row["label"], *cells)
+    console.print(met)
+
+
+def export_csv(run_dir: Path, out: Path | None) -> None:
+    data = epoch_rows(run_dir)
+    if not data:
+        raise UserError(f"run {run_dir.name}: no epochs recorded yet in {run_dir / 'events.jsonl'}")
+    fields: list[str] = []
+    for row in data:
+        fields.extend(k for k in row if k not in fields)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(data)
+    if out is None:
+        sys.stdout.write(buf.getvalue())
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(out, buf.getvalue())
+        print(f"wrote {len(data)} epochs to {out}")

@@ -1,0 +1,175 @@
+"""The event stream (contract, version 1): one JSON object per line in events.jsonl.
+
+The writer flushes every line and keeps summary.json current; the reader tails a
+growing file. docs/events.md is the authority on fields.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from surgtui.fileio import write_json_atomic
+from surgtui.summary import Summary
+
+SCHEMA_VERSION = 1
+EVENTS_FILE = "events.jsonl"
+SUMMARY_FILE = "summary.json"
+EVENT_TYPES = ("run_start", "step", "epoch_end", "val", "checkpoint", "log", "run_end")
+MAX_LINE_BYTES = 64 * 1024
+
+
+class EventVersionError(Exception):
+    """A line from a newer major schema version than this reader knows."""
+
+
+def make_event(type_: str, **fields: Any) -> dict[str, Any]:
+    return {"v": SCHEMA_VERSION, "type": type_, "time": round(time.time(), 3), **fields}
+
+
+class EventWriter:
+    """Appends events to `run_dir/events.jsonl`, one flushed line each, and keeps summary.json current."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.run_dir / EVENTS_FILE
+        # Resume appends to the same history: fold what is there so the summary stays whole.
+        self.summary = Summary.from_events(read_events(self.path)) if self.path.exists() else Summary()
+        self._fh: TextIO | None = open(self.path, "a", encoding="utf-8")
+
+    def emit(self, type_: str, **fields: Any) -> dict[str, Any]:
+        event = make_event(type_, **fields)
+        line = json.dumps(event, separators=(",", ":"), allow_nan=False, default=_jsonable)
+        if len(line.encode()) > MAX_LINE_BYTES:
+            raise ValueError(f"event {type_!r} is {len(line)} bytes; the contract caps a line at 64 KiB")
+        if self._fh is None:
+            raise ValueError("event writer is closed")
+        self._fh.write(line + "\n")
+        self._fh.flush()
+        self.summary.add(event)
+        # Steps are frequent: the summary only changes meaningfully at epoch/val/run boundaries.
+        if type_ != "step" and type_ != "log":
+            write_json_atomic(self.run_dir / SUMMARY_FILE, self.summary.to_dict())
+        return event
+
+    def run_start(self, run_id: str, experiment: str, config: dict, device: str, world_size: int,
+                  params: dict, epochs: int, steps_per_epoch: int, total_steps: int,
+                  resumed_from_step: int | None = None) -> dict[str, Any]:
+        return self.emit("run_start", run_id=run_id, experiment=experiment, config=config, device=device,
+                         world_size=world_size, params=params, epochs=epochs,
+                         steps_per_epoch=steps_per_epoch, total_steps=total_steps,
+                         resumed_from_step=resumed_from_step)
+
+    def step(self, epoch: int, step: int, lr: dict[str, float], grad_norm: float, clipped: bool,
+             loss: dict[str, float], imgs_per_s: float) -> dict[str, Any]:
+        return self.emit("step", epoch=epoch, step=step, lr=lr, grad_norm=_finite(grad_norm), clipped=clipped,
+                         loss={k: _finite(v) for k, v in loss.items()}, imgs_per_s=imgs_per_s)
+
+    def epoch_end(self, epoch: int, loss: dict[str, float], duration_s: float) -> dict[str, Any]:
+        return self.emit("epoch_end", epoch=epoch, loss={k: _finite(v) for k, v in loss.items()},
+                         duration_s=duration_s)
+
+    def val(self, epoch: int, metrics: dict[str, float], per_class: dict[str, dict[str, float]]) -> dict[str, Any]:
+        return self.emit("val", epoch=epoch, metrics=metrics, per_class=per_class)
+
+    def checkpoint(self, epoch: int, path: str, best: bool) -> dict[str, Any]:
+        return self.emit("checkpoint", epoch=epoch, path=path, best=best)
+
+    def log(self, level: str, message: str) -> dict[str, Any]:
+        return self.emit("log", level=level, message=message)
+
+    def run_end(self, status: str, reason: str, best: dict[str, Any] | None, duration_s: float) -> dict[str, Any]:
+        return self.emit("run_end", status=status, reason=reason, best=best, duration_s=duration_s)
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> EventWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _finite(x: float) -> float | None:
+    """JSON has no NaN/inf: a non-finite value is written as null."""
+    x = float(x)
+    return x if x == x and abs(x) != float("inf") else None
+
+
+def _jsonable(obj: Any) -> Any:
+    if hasattr(obj, "item"):  # numpy / torch scalars
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def parse_line(line: bytes | str) -> dict[str, Any] | None:
+    """One complete line to an event; None for blank, malformed or non-object lines."""
+    try:
+        event = json.loads(line)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(event, dict) or "type" not in event:
+        return None
+    v = event.get("v", 1)
+    if isinstance(v, int) and v > SCHEMA_VERSION:
+        raise EventVersionError(
+            f"event stream version {v} is newer than this surgtui understands ({SCHEMA_VERSION}); upgrade surgtui"
+        )
+    return event
+
+
+class EventTail:
+    """Incremental reader of a growing events.jsonl.
+
+    `poll()` returns the events completed since the last call. A partial last line
+    is held back until its newline arrives; lines of any length are handled.
+    """
+
+    def __init__(self, path: str | Path, known_types: tuple[str, ...] | None = EVENT_TYPES) -> None:
+        self.path = Path(path)
+        self.offset = 0
+        self._partial = b""
+        self.known_types = known_types
+
+    def poll(self, max_bytes: int = -1) -> list[dict[str, Any]]:
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                chunk = fh.read(max_bytes)
+        except FileNotFoundError:
+            return []
+        if not chunk:
+            return []
+        self.offset += len(chunk)
+        data = self._partial + chunk
+        lines = data.split(b"\n")
+        self._partial = lines.pop()
+        events = []
+        for line in lines:
+            event = parse_line(line) if line.strip() else None
+            if event is not None and (self.known_types is None or event["type"] in self.known_types):
+                events.append(event)
+        return events
+
+    def follow(self, interval: float = 0.2, stop: Any = None) -> Iterator[list[dict[str, Any]]]:
+        """Yield batches of new events forever (or until `stop()` is true), sleeping when idle."""
+        while stop is None or not stop():
+            batch = self.poll()
+            if batch:
+                yield batch
+            else:
+                time.sleep(interval)
+
+
+def read_events(path: str | Path) -> list[dict[str, Any]]:
+    """Every complete event in the file (a trailing partial line is ignored)."""
+    return EventTail(path).poll()

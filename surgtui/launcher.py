@@ -1,0 +1,78 @@
+"""Start, stop and watch engine processes. Never imports torch: the engine is a separate process.
+
+The engine runs in its own session (`start_new_session`), so an SSH drop (SIGHUP)
+or Ctrl-C in the terminal that started it never reaches it; `stop` sends SIGINT
+to its process group, which lets it finish the step, checkpoint and say `stopped`.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from surgtui.errors import UserError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+from surgtui.runs import CONFIG_FILE, Run, proc_start_time, update_run_json
+
+
+def engine_command(run_dir: Path, devices: int = 1, resume: bool = False) -> list[str]:
+    args = [str(run_dir)] + (["--resume"] if resume else [])
+    if devices > 1:
+        # torchrun as a module: no reliance on a `torchrun` script being on PATH.
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                f"--nproc_per_node={devices}", "-m", "surgtui.engine", *args]
+    return [sys.executable, "-m", "surgtui.engine", *args]
+
+
+def _devices_of(run_dir: Path) -> int:
+    with open(run_dir / CONFIG_FILE, "rb") as fh:
+        return int(tomllib.load(fh).get("train", {}).get("devices", 1))
+
+
+def start_engine(run_dir: str | Path, resume: bool = False) -> subprocess.Popen:
+    """Spawn the engine detached; record pid, pgid and the command in run.json."""
+    run_dir = Path(run_dir)
+    cmd = engine_command(run_dir, _devices_of(run_dir), resume)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    mode = "a" if resume else "w"
+    with open(run_dir / "stdout.log", mode) as out, open(run_dir / "stderr.log", mode) as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
+                                start_new_session=True, close_fds=True)
+    update_run_json(run_dir, pid=proc.pid, pgid=proc.pid, proc_start=proc_start_time(proc.pid),
+                    command=shlex.join(cmd), started=time.time(), exit_code=None)
+    return proc
+
+
+def signal_run(run: Run, sig: int = signal.SIGINT) -> bool:
+    """Signal the engine's process group; False when it is not running."""
+    if not run.alive:
+        return False
+    pgid = run.meta.get("pgid") or run.meta.get("pid")
+    try:
+        os.killpg(int(pgid), sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        raise UserError(f"run {run.id}: not allowed to signal process group {pgid} (started by another user?)") from None
+    return True
+
+
+def wait_exit(proc: subprocess.Popen | None, run_dir: Path, timeout: float | None = None) -> int | None:
+    """Reap our own child (so it leaves no zombie) and record its exit code."""
+    if proc is None:
+        return None
+    try:
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+    update_run_json(run_dir, exit_code=code)
+    return code

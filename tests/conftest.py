@@ -1,0 +1,28 @@
+"""Shared fixtures: an isolated runs dir and synthetic-data cache per test session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # The synthetic data cache is shared by every test in the session, never the user's.
+    os.environ.setdefault("SURGTUI_CACHE", str(tmp_path_factory.mktemp("cache")))
+    for var in ("MODEL_VARIANT", "LEARNING_RATE", "BATCH_SIZE", "NUM_EPOCHS", "SURGTUI_RUNS_DIR"):
+        os.environ.pop(var, None)
+    os.environ.setdefault("WANDB_MODE", "offline")
+
+
+def surgtui(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600,
+            input: str | None = None) -> subprocess.CompletedProcess:
+    """Run the real CLI in a subprocess, as a user would."""
+    return subprocess.run([sys.executable, "-m", "surgtui", *args], cwd=cwd or ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout, input=input)
