@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomlkit
 
 from surgtui.config import VARIANTS, load_experiment
 from surgtui.config.load import parse_value, resolve_data
@@ -105,7 +105,7 @@ def test_bad_override_names_the_override(tmp_path: Path) -> None:
 def test_resolved_toml_round_trips(tmp_path: Path) -> None:
     r = load_experiment(ROOT / "experiments" / "focal.toml", ["optim.lr=0.01"], env={})
     text = r.to_toml()
-    again, _ = resolve_data(tomllib.loads(text), "frozen")
+    again, _ = resolve_data(tomlkit.parse(text).unwrap(), "frozen")
     assert again == r.experiment
     assert "override: --set optim.lr=0.01" in text
 
