@@ -271,6 +271,20 @@ def predict(
     raise UserError("surgtui predict: not built yet in this version")
 
 
+@app.command()
+def sync(run_ref: str = typer.Argument(..., metavar="RUN"), runs_dir: Path | None = RunsDirOpt) -> None:
+    """Upload a run's offline W&B log (runs `wandb sync` on it)."""
+    import subprocess
+
+    from surgtui.runs import Run, resolve_run
+
+    run = Run.load(resolve_run(run_ref, _runs_dir(runs_dir)))
+    offline = sorted(run.path.glob("wandb/offline-run-*"))
+    if not offline:
+        raise UserError(f"run {run.id}: no offline W&B run in {run.path / 'wandb'} (was [logging] wandb on?)")
+    raise typer.Exit(subprocess.call([sys.executable, "-m", "wandb", "sync", *map(str, offline)]))
+
+
 def _register_data() -> None:
     from surgtui.data.commands import data_app
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -40,6 +40,11 @@ class EventWriter:
         # Resume appends to the same history: fold what is there so the summary stays whole.
         self.summary = Summary.from_events(read_events(self.path)) if self.path.exists() else Summary()
         self._fh: TextIO | None = open(self.path, "a", encoding="utf-8")
+        self._sinks: list[Callable[[dict[str, Any]], None]] = []
+
+    def add_sink(self, sink: Callable[[dict[str, Any]], None]) -> None:
+        """Mirror every event to `sink` (W&B); a sink that raises is dropped with a warning, never the run."""
+        self._sinks.append(sink)
 
     def emit(self, type_: str, **fields: Any) -> dict[str, Any]:
         event = make_event(type_, **fields)
@@ -54,6 +59,13 @@ class EventWriter:
         # Steps are frequent: the summary only changes meaningfully at epoch/val/run boundaries.
         if type_ != "step" and type_ != "log":
             write_json_atomic(self.run_dir / SUMMARY_FILE, self.summary.to_dict())
+        for sink in list(self._sinks):
+            try:
+                sink(event)
+            except Exception as exc:  # a mirror must never stop training
+                self._sinks.remove(sink)
+                self.log("warning", f"{getattr(sink, 'name', 'event sink')} failed and was turned off: "
+                                    f"{type(exc).__name__}: {exc}")
         return event
 
     def run_start(self, run_id: str, experiment: str, config: dict, device: str, world_size: int,
@@ -86,6 +98,14 @@ class EventWriter:
         return self.emit("run_end", status=status, reason=reason, best=best, duration_s=duration_s)
 
     def close(self) -> None:
+        for sink in self._sinks:
+            closer = getattr(sink, "close", None)
+            if closer is not None:
+                try:
+                    closer()
+                except Exception:  # best effort: the events on disk are what counts
+                    pass
+        self._sinks.clear()
         if self._fh is not None:
             self._fh.close()
             self._fh = None
