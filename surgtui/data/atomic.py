@@ -1,0 +1,71 @@
+"""Writes that either complete or leave nothing behind (temp name + rename)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from surgtui.fileio import write_text_atomic
+
+JPEG_QUALITY = 95
+
+
+def _temp_sibling(path: Path) -> Path:
+    # A hidden name in the same directory: the final rename stays on one file system.
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` (creating its directory) so readers see the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, text)
+
+
+def save_jpeg(path: Path, image: np.ndarray) -> None:
+    """Save an H×W×3 uint8 RGB array as a JPEG, atomically."""
+    tmp = _temp_sibling(path)
+    try:
+        Image.fromarray(image).save(tmp, format="JPEG", quality=JPEG_QUALITY)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def staging_dir(final: Path) -> Iterator[Path]:
+    """Yield an empty temp directory that becomes `final` when the block succeeds.
+
+    If `final` appeared meanwhile (another process won the race) the temp copy is
+    discarded and the existing one kept: both hold the same content by construction.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_sibling(final)
+    tmp.mkdir()
+    try:
+        yield tmp
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not final.is_dir():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def scratch_dir(parent: Path) -> Iterator[Path]:
+    """Yield a hidden temp directory under `parent`, removed afterwards whatever happens."""
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_sibling(parent / "scratch")
+    tmp.mkdir()
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

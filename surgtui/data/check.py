@@ -1,0 +1,170 @@
+"""`surgtui data check`: counts, box sizes and problems of a data set in any supported layout, and a preview grid."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from surgtui.config.schema import CLASS_NAMES
+from surgtui.data import formats, simsurgskill, video
+from surgtui.data.problems import Problems
+from surgtui.errors import UserError
+
+SIZE_BUCKETS = ("small", "medium", "large")  # COCO: area < 32², < 96², larger
+BOX_COLOURS = {0: (60, 255, 60), 1: (255, 220, 0)}
+
+
+def size_bucket(area: float) -> str:
+    return "small" if area < 32**2 else "medium" if area < 96**2 else "large"
+
+
+@dataclass
+class SplitStats:
+    images: int = 0
+    images_without_boxes: int = 0
+    boxes: Counter = field(default_factory=Counter)  # class name → count
+    sizes: dict[str, Counter] = field(default_factory=lambda: {c: Counter() for c in CLASS_NAMES})
+
+    def add_image(self, boxes_xywh: list[tuple[int, float, float]]) -> None:
+        """Count one image given (label, w, h) of each of its boxes."""
+        self.images += 1
+        self.images_without_boxes += not boxes_xywh
+        for label, w, h in boxes_xywh:
+            self.boxes[CLASS_NAMES[label]] += 1
+            self.sizes[CLASS_NAMES[label]][size_bucket(w * h)] += 1
+
+
+@dataclass
+class CheckReport:
+    root: Path
+    format: str
+    splits: dict[str, SplitStats] = field(default_factory=dict)
+    problems: Problems = field(default_factory=Problems)
+    notes: Problems = field(default_factory=Problems)
+
+    def lines(self) -> list[str]:
+        out = [f"{self.root}: {self.format} layout, splits: {', '.join(self.splits) or 'none'}"]
+        for name, s in self.splits.items():
+            out.append(f"{name}: {s.images} images ({s.images_without_boxes} without boxes)")
+            for c in CLASS_NAMES:
+                sizes = " ".join(f"{b} {s.sizes[c][b]}" for b in SIZE_BUCKETS)
+                out.append(f"  {c}: {s.boxes[c]} boxes ({sizes})")
+        out.append(f"problems: {self.problems.total() or 'none'}")
+        out += [f"  {x}" for x in self.problems.lines()]
+        if self.notes.total():
+            out += ["notes:", *(f"  {x}" for x in self.notes.lines())]
+        return out
+
+    def to_dict(self) -> dict:
+        splits = {k: {"images": s.images, "images_without_boxes": s.images_without_boxes, "boxes": dict(s.boxes),
+                      "sizes": {c: dict(v) for c, v in s.sizes.items()}} for k, s in self.splits.items()}
+        return {"root": str(self.root), "format": self.format, "splits": splits,
+                "problems": self.problems.to_dict(), "notes": self.notes.to_dict()}
+
+
+def check(root: Path) -> CheckReport:
+    """Inspect the data set in `root`; UserError (one line naming the file) if it cannot be read at all."""
+    fmt = formats.detect_format(root)
+    report = CheckReport(root, fmt)
+    for split in formats.list_splits(root, fmt):
+        stats = report.splits.setdefault(split, SplitStats())
+        if fmt == "simsurgskill":
+            _check_raw_split(root, split, stats, report)
+            continue
+        records = formats.read_split(root, fmt, split, report.problems)
+        for r in records:
+            if not r.path.is_file():
+                report.problems.add("missing_image", f"{r.path}: image file missing")
+            stats.add_image([(int(lab), x2 - x1, y2 - y1) for lab, (x1, y1, x2, y2) in zip(r.labels, r.boxes)])
+        if not records or not any(len(r.labels) for r in records):
+            report.problems.add("empty_annotations", f"{root}: split {split!r} has no boxes")
+    return report
+
+
+def _raw_frames(root: Path, split: str, report: CheckReport) -> Iterator[tuple[Path, int, dict]]:
+    """(video, case id, frame_id → boxes) of each readable video of a raw split; problems go to `report`."""
+    for path in simsurgskill.raw_annotation_files(root, split):
+        entries = simsurgskill.parse_annotation_file(path, report.problems)
+        if entries is None:
+            continue
+        video_path = simsurgskill.video_for(path)
+        if not video_path.is_file():
+            report.problems.add("missing_video", f"{path.name}: no video {video_path.name}")
+            continue
+        try:
+            width, height = video.video_size(video_path)
+            frame_count = video.count_frames(video_path)
+        except video.DECODE_ERRORS as e:
+            report.problems.add("unreadable_video", f"{video_path.name}: cannot read ({e})")
+            continue
+        frames = simsurgskill.frames_in_video(path, entries, frame_count, width, height, report.problems, report.notes)
+        yield video_path, simsurgskill.case_id_of(path), frames
+
+
+def _check_raw_split(root: Path, split: str, stats: SplitStats, report: CheckReport) -> None:
+    for _, _, frames in _raw_frames(root, split, report):
+        for boxes in frames.values():
+            stats.add_image([(b.label, b.w, b.h) for b in boxes])
+    if not stats.boxes:
+        report.problems.add("empty_annotations", f"{root / split}: split has no boxes")
+
+
+# ---------------------------------------------------------------- preview
+
+
+def _preview_items(root: Path, fmt: str, n: int) -> list[tuple[np.ndarray, list[tuple[int, float, float, float, float]], str]]:
+    """Up to `n` (image, [(label, x1, y1, x2, y2)], title) spread evenly over the data set."""
+    from PIL import Image
+
+    if fmt == "simsurgskill":
+        throwaway = CheckReport(root, fmt)
+        frames = [(v, fid, boxes) for split in formats.list_splits(root, fmt)
+                  for v, _, fr in _raw_frames(root, split, throwaway) for fid, boxes in sorted(fr.items())]
+        picks = [frames[i] for i in _spread(len(frames), n)]
+        items = []
+        for v, fid, boxes in picks:
+            image = next(img for i, img in enumerate(video.decode_frames(v), start=1) if i == fid)
+            items.append((image, [(b.label, b.x, b.y, b.x + b.w, b.y + b.h) for b in boxes], f"{v.stem} #{fid}"))
+        return items
+    records = [r for split in formats.list_splits(root, fmt) for r in formats.read_split(root, fmt, split)]
+    picks = [records[i] for i in _spread(len(records), n)]
+    return [(np.asarray(Image.open(r.path).convert("RGB")), [(int(lab), *box) for lab, box in zip(r.labels, r.boxes)],
+             r.path.name) for r in picks if r.path.is_file()]
+
+
+def _spread(total: int, n: int) -> list[int]:
+    return sorted({round(i * (total - 1) / max(n - 1, 1)) for i in range(min(n, total))}) if total else []
+
+
+def preview(root: Path, out_png: Path, n: int = 8, tile_width: int = 480) -> Path:
+    """Draw `n` frames with labelled boxes into one PNG grid at `out_png`; return its path."""
+    from PIL import Image, ImageDraw
+
+    items = _preview_items(root, formats.detect_format(root), n)
+    if not items:
+        raise UserError(f"{root}: no images to preview")
+    cols = math.ceil(math.sqrt(len(items)))
+    tiles = []
+    for image, boxes, title in items:
+        tile = Image.fromarray(image)
+        scale = tile_width / tile.width
+        tile = tile.resize((tile_width, round(tile.height * scale)), Image.BILINEAR)
+        draw = ImageDraw.Draw(tile)
+        for label, x1, y1, x2, y2 in boxes:
+            colour = BOX_COLOURS[label]
+            draw.rectangle((x1 * scale, y1 * scale, x2 * scale - 1, y2 * scale - 1), outline=colour, width=2)
+            draw.text((x1 * scale + 3, max(0, y1 * scale - 11)), CLASS_NAMES[label], fill=colour)
+        draw.text((4, 4), title, fill=(255, 255, 255))
+        tiles.append(tile)
+    tile_height = max(t.height for t in tiles)
+    grid = Image.new("RGB", (cols * tile_width, math.ceil(len(tiles) / cols) * tile_height))
+    for i, tile in enumerate(tiles):
+        grid.paste(tile, ((i % cols) * tile_width, (i // cols) * tile_height))
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    grid.save(out_png, format="PNG")
+    return out_png

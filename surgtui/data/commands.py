@@ -1,0 +1,114 @@
+"""`surgtui data ...`: synth, prepare, check. Only typer at import time; the work imports numpy, PIL, PyAV."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+
+from surgtui.errors import UserError
+
+data_app = typer.Typer(
+    help="Synthesise, prepare (SimSurgSkill → COCO) and check detection data sets.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+_SPLIT_RE = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'1280x720' → (1280, 720); UserError naming --size and the allowed form otherwise."""
+    match = re.fullmatch(r"(\d+)[xX](\d+)", text.strip())
+    width, height = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+    if not (32 <= width <= 4096 and 32 <= height <= 4096):
+        raise UserError(f"--size {text!r}: expected WIDTHxHEIGHT such as 1280x720, each 32..4096")
+    return width, height
+
+
+def parse_splits(text: str) -> list[str]:
+    """'train_v1,test' → ['train_v1', 'test']; UserError on an empty or unsafe name."""
+    splits = [s.strip() for s in text.split(",")]
+    bad = next((s for s in splits if not _SPLIT_RE.fullmatch(s)), None)
+    if bad is not None or len(set(splits)) != len(splits):
+        raise UserError(f"--splits {text!r}: expected distinct comma-separated names of letters, digits, '_', '-', '.'")
+    return splits
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[..., None] | None]:
+    """A Rich progress bar on a terminal; None (no updates) when output is piped or redirected."""
+    if not sys.stdout.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int, what: str = "") -> None:
+            bar.update(task, completed=done, total=total, description=f"{label} {what}".strip())
+
+        yield update
+
+
+@data_app.command()
+def synth(
+    out: Path = typer.Option(..., "--out", help="Directory to write into (created)."),
+    videos: int = typer.Option(2, "--videos", min=1, help="Videos per split."),
+    frames: int = typer.Option(10, "--frames", min=1, help="Frames per video (fps1 frames)."),
+    size: str = typer.Option("1280x720", "--size", help="Frame size WIDTHxHEIGHT."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Same seed, same frames and boxes."),
+    layout: str = typer.Option("simsurgskill", "--layout", help="simsurgskill (MP4 + JSON), coco or yolo."),
+    splits: str = typer.Option("train_v1", "--splits", help="Comma-separated split names."),
+) -> None:
+    """Generate a synthetic data set that looks like SimSurgSkill's da Vinci simulator frames."""
+    from surgtui.data.writers import plan_videos, write_synthetic
+
+    width, height = parse_size(size)
+    plan = plan_videos(parse_splits(splits), videos, frames)
+    with _progress("synth") as progress:
+        write_synthetic(out, layout, plan, width, height, seed, progress)
+    typer.echo(f"wrote {len(plan)} videos x {frames} frames ({width}x{height}, {layout}) to {out}")
+
+
+@data_app.command()
+def prepare(
+    raw_dir: Path = typer.Argument(..., help="Raw SimSurgSkill directory (<split>/videos/fps1, <split>/annotations)."),
+    out: Path = typer.Option(..., "--out", help="Directory for the COCO data set (images/, annotations/)."),
+    splits: str | None = typer.Option(None, "--splits", help="Comma-separated splits, e.g. train_v1,train_v2,test "
+                                      "[default: every split found]."),
+    json_: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Decode the annotated fps1 frames to JPEG and write one COCO file per split (resumable)."""
+    from surgtui.data.prepare import prepare as run_prepare
+
+    with _progress("prepare") as progress:
+        report = run_prepare(raw_dir, out, parse_splits(splits) if splits else None, progress)
+    typer.echo(json.dumps(report.to_dict(), indent=2) if json_ else "\n".join(report.summary_lines()))
+
+
+@data_app.command()
+def check(
+    directory: Path = typer.Argument(..., help="A coco, yolo or raw simsurgskill data set (detected)."),
+    preview: Path | None = typer.Option(None, "--preview", help="Also draw frames with their boxes into this PNG."),
+    count: int = typer.Option(8, "--preview-count", min=1, help="Frames in the preview grid."),
+    json_: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Count images and boxes (by class and COCO size) and list problems. Exit 1 if there are problems."""
+    from surgtui.data.check import check as run_check
+    from surgtui.data.check import preview as draw_preview
+
+    report = run_check(directory)
+    typer.echo(json.dumps(report.to_dict(), indent=2) if json_ else "\n".join(report.lines()))
+    if preview is not None:
+        draw_preview(directory, preview, count)
+        typer.echo(f"wrote {preview}", err=json_)
+    if report.problems.total():
+        raise typer.Exit(1)
