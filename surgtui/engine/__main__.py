@@ -1,0 +1,20 @@
+"""`python -m surgtui.engine RUN_DIR [--resume]`: train one run (see surgtui/engine/train.py)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m surgtui.engine", description="Train the run in RUN_DIR.")
+    parser.add_argument("run_dir", help="run directory holding config.toml")
+    parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/weights/last.pt")
+    args = parser.parse_args(argv)
+    from surgtui.engine.train import run  # torch loads here, after argument errors are reported
+
+    return run(args.run_dir, args.resume)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

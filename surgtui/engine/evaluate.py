@@ -1,0 +1,171 @@
+"""Validation: NMS, COCO mAP (pycocotools), precision/recall/IoU at a working confidence.
+
+`evaluate(model, loader, exp, device)` is shared by training and `surgtui eval`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from typing import Any
+
+import numpy as np
+import torch
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+from torchvision.ops import batched_nms, box_iou
+
+from surgtui.config.schema import CLASS_NAMES, Experiment
+
+MAX_NMS_CANDIDATES = 30_000  # YOLOv5's cap on boxes entering NMS per image
+MATCH_IOU = 0.5
+METRIC_KEYS: tuple[str, ...] = ("map50", "map50_95", "precision", "recall", "mean_iou")
+
+
+def non_max_suppression(
+    preds: torch.Tensor, conf_thres: float, iou_thres: float, max_det: int
+) -> list[torch.Tensor]:
+    """`[B, N, 5 + nc]` decoded predictions -> per image `[K, 6]` (x1, y1, x2, y2, score, label).
+
+    Multi-label like YOLOv5's validation: a box may survive once per class whose
+    score (objectness x class probability) clears `conf_thres`; NMS is per class.
+    """
+    out = []
+    for p in preds:
+        scores = p[:, 4:5] * p[:, 5:]
+        i, c = (scores > conf_thres).nonzero(as_tuple=True)
+        s = scores[i, c]
+        if len(s) > MAX_NMS_CANDIDATES:
+            s, top = s.topk(MAX_NMS_CANDIDATES)
+            i, c = i[top], c[top]
+        boxes = p[i, :4]
+        keep = batched_nms(boxes, s, c, iou_thres)[:max_det]
+        out.append(torch.cat((boxes[keep], s[keep, None], c[keep, None].float()), 1))
+    return out
+
+
+def greedy_match(gt_boxes: torch.Tensor, gt_labels: torch.Tensor, det: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Match detections to same-class ground truth at IoU >= 0.5, highest IoU first, one to one.
+
+    Returns (indices of matched detections, their IoUs).
+    """
+    if not len(gt_boxes) or not len(det):
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    iou = box_iou(gt_boxes, det[:, :4])
+    iou = torch.where(gt_labels[:, None] == det[None, :, 5].long(), iou, torch.zeros_like(iou)).cpu().numpy()
+    g, d = np.nonzero(iou >= MATCH_IOU)
+    v = iou[g, d]
+    order = np.argsort(-v, kind="stable")
+    g, d, v = g[order], d[order], v[order]
+    # Keep each detection's best pair, then each ground truth's best among those (YOLOv5's process_batch).
+    _, first = np.unique(d, return_index=True)
+    first.sort()
+    g, d, v = g[first], d[first], v[first]
+    _, first = np.unique(g, return_index=True)
+    return d[first], v[first]
+
+
+def coco_map(coco_gt: dict, detections: np.ndarray, max_det: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """COCOeval on `[K, 7]` rows (image_id, x, y, w, h, score, category_id).
+
+    Returns (AP@0.5 per category, AP@0.5:0.95 per category, category ids); -1 where a
+    category has no ground truth.
+    """
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
+        gt = COCO()
+        gt.dataset = coco_gt
+        gt.createIndex()
+        cat_ids = sorted(gt.getCatIds())
+        if not len(detections):
+            return np.full(len(cat_ids), -1.0), np.full(len(cat_ids), -1.0), cat_ids
+        dt = gt.loadRes(detections)
+        ev = COCOeval(gt, dt, "bbox")
+        ev.params.maxDets = [1, 10, max_det]
+        ev.evaluate()
+        ev.accumulate()
+    prec = ev.eval["precision"][:, :, :, 0, -1]  # [iou thr, recall pts, category], area=all, maxDets=max_det
+    ap50_95 = np.array([_mean_valid(prec[:, :, k]) for k in range(prec.shape[2])])
+    ap50 = np.array([_mean_valid(prec[0, :, k]) for k in range(prec.shape[2])])
+    return ap50, ap50_95, cat_ids
+
+
+def _mean_valid(x: np.ndarray) -> float:
+    x = x[x > -1]
+    return float(x.mean()) if x.size else -1.0
+
+
+def _label_to_category(coco_gt: dict, names: tuple[str, ...]) -> np.ndarray:
+    """Map label index -> COCO category id, by name when the names match, else by sorted id."""
+    by_name = {c["name"]: c["id"] for c in coco_gt["categories"]}
+    if all(n in by_name for n in names):
+        return np.array([by_name[n] for n in names])
+    return np.array(sorted(by_name.values())[: len(names)])
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, loader: Any, exp: Experiment, device: torch.device | str) -> dict[str, Any]:
+    """Run `model` over `loader` (a validation DataLoader whose dataset has `coco_gt()`).
+
+    Returns {"metrics": {map50, map50_95, precision, recall, mean_iou},
+    "per_class": {name: {ap50, ap50_95, precision, recall}}}. Undefined values
+    (no ground truth of a class, no detections) are 0.
+    """
+    device = torch.device(device)
+    names = CLASS_NAMES
+    nc = len(names)
+    coco_gt = loader.dataset.coco_gt()
+    to_cat = _label_to_category(coco_gt, names)
+    was_training = model.training
+    model.eval()
+    rows: list[np.ndarray] = []
+    tp, n_det, n_gt = np.zeros(nc), np.zeros(nc), np.zeros(nc)
+    ious: list[np.ndarray] = []
+    amp = device.type == "cuda" and exp.train.amp
+    for images, targets in loader:
+        images = images.to(device, non_blocking=True)
+        with torch.autocast(device.type, enabled=amp):
+            outputs = model(images)
+        preds = model.decode(outputs)
+        dets = non_max_suppression(preds, exp.val.conf_thres, exp.val.iou_thres, exp.val.max_det)
+        for det, tgt in zip(dets, targets):
+            det = det.cpu()
+            boxes, labels = tgt["boxes"].float(), tgt["labels"].long()
+            xywh = torch.cat((det[:, :2], det[:, 2:4] - det[:, :2]), 1)
+            image_id = np.full((len(det), 1), int(tgt["image_id"]))
+            cats = to_cat[det[:, 5].long().numpy()][:, None]
+            rows.append(np.hstack((image_id, xywh.numpy(), det[:, 4:5].numpy(), cats)))
+            work = det[det[:, 4] >= exp.val.working_conf]
+            d, v = greedy_match(boxes, labels, work)
+            ious.append(v)
+            wl = work[:, 5].long().numpy()
+            tp += np.bincount(wl[d], minlength=nc)
+            n_det += np.bincount(wl, minlength=nc)
+            n_gt += np.bincount(labels.numpy(), minlength=nc)
+    model.train(was_training)
+
+    ap50, ap50_95, cat_ids = coco_map(coco_gt, np.concatenate(rows) if rows else np.zeros((0, 7)), exp.val.max_det)
+    # Re-index COCO's per-category results by label; -1 (undefined) where the category is absent.
+    k = [cat_ids.index(c) if c in cat_ids else None for c in to_cat.tolist()]
+    ap50 = np.array([ap50[j] if j is not None else -1.0 for j in k])
+    ap50_95 = np.array([ap50_95[j] if j is not None else -1.0 for j in k])
+    precision = np.divide(tp, n_det, out=np.zeros(nc), where=n_det > 0)
+    recall = np.divide(tp, n_gt, out=np.zeros(nc), where=n_gt > 0)
+    per_class = {
+        name: {"ap50": max(float(ap50[i]), 0.0), "ap50_95": max(float(ap50_95[i]), 0.0),
+               "precision": float(precision[i]), "recall": float(recall[i])}
+        for i, name in enumerate(names)
+    }
+    present = n_gt > 0  # classes without ground truth have no AP or recall: leave them out of the means
+    matched = np.concatenate(ious) if ious else np.zeros(0)
+    metrics = {
+        "map50": _mean_of(ap50[present]),
+        "map50_95": _mean_of(ap50_95[present]),
+        "precision": _mean_of(precision[present]),
+        "recall": _mean_of(recall[present]),
+        "mean_iou": float(matched.mean()) if matched.size else 0.0,
+    }
+    return {"metrics": metrics, "per_class": per_class}
+
+
+def _mean_of(values: np.ndarray) -> float:
+    return float(np.clip(values, 0.0, None).mean()) if values.size else 0.0

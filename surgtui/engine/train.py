@@ -1,0 +1,391 @@
+"""The training loop behind `python -m surgtui.engine RUN_DIR [--resume]`.
+
+Reads RUN_DIR/config.toml, appends events to RUN_DIR/events.jsonl, writes
+RUN_DIR/weights/{last,best}.pt. Exit codes: 0 finished, 130 stopped (SIGINT or
+SIGTERM), 1 failed, 2 user error (bad config, missing weights or data).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from surgtui.config import Experiment, load_frozen
+from surgtui.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from surgtui.engine.datasets import build_datasets, collate
+from surgtui.engine.evaluate import evaluate
+from surgtui.engine.loss import COMPONENTS, DetectionLoss, targets_to_tensor
+from surgtui.engine.model import Detector, build_model
+from surgtui.engine.optim import ModelEMA, build_optimizer, group_lrs
+from surgtui.engine.schedule import apply_lr
+from surgtui.errors import UserError
+from surgtui.events import EventWriter
+
+EXIT_FINISHED, EXIT_FAILED, EXIT_USER_ERROR, EXIT_STOPPED = 0, 1, 2, 130
+BEST_METRIC = "map50_95"
+
+
+class _TooManyBadSteps(Exception):
+    def __init__(self, batches_done: int, reason: str) -> None:
+        super().__init__(reason)
+        self.batches_done = batches_done
+
+
+class StopFlag:
+    """SIGINT/SIGTERM set `requested`; the loop finishes its step, checkpoints and stops.
+
+    A second signal raises KeyboardInterrupt: the user does not want to wait.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.signal_name = ""
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self.signal_name = signal.Signals(signum).name
+
+    def __enter__(self) -> StopFlag:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class EpochSampler(Sampler[int]):
+    """A fresh permutation per epoch from (seed, epoch), optionally starting part-way in.
+
+    The order depends on nothing but the seed and the epoch, so a resumed run sees
+    the same batches; `skip` resumes an epoch that was stopped in the middle.
+    """
+
+    def __init__(self, n: int, seed: int, rank: int = 0, world_size: int = 1) -> None:
+        self.n, self.seed, self.rank, self.world_size = n, seed, rank, world_size
+        self.epoch, self.skip = 1, 0
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        self.epoch, self.skip = epoch, skip
+
+    def _indices(self) -> list[int]:
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        order = torch.randperm(self.n, generator=g).tolist()
+        return order[self.rank :: self.world_size]  # DDP: each rank its share
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._indices()[self.skip :])
+
+    def __len__(self) -> int:
+        return max(0, len(range(self.rank, self.n, self.world_size)) - self.skip)
+
+
+class _NoEvents:
+    """Stands in for the EventWriter on DDP ranks other than 0."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *a, **k: None
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` is CUDA when available, else CPU; CUDA always with its index (`cuda:0`), as events report it."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"train.device = {name!r} but CUDA is not available here; set train.device = \"auto\" or \"cpu\"")
+    if name == "cuda":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device(name)
+
+
+def _quiet_worker(worker_id: int) -> None:
+    # Stop signals go to the whole process group: only the main process acts on them;
+    # a worker dying on SIGINT would turn a clean stop into a DataLoader error.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+class StepRunner:
+    """One optimizer step: forward, loss, backward, clip, step, EMA. Shared by the loop and the benchmark."""
+
+    def __init__(self, model: Detector, exp: Experiment, device: torch.device) -> None:
+        cuda = device.type == "cuda"
+        self.model, self.device, self.exp = model, device, exp
+        self.amp = cuda and exp.train.amp
+        self.channels_last = cuda  # faster convs on tensor cores; slower on CPU (measured)
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        self.ema = ModelEMA(model, exp.optim.ema_decay) if exp.optim.ema else None
+        self.optimizer = build_optimizer(model, exp.optim)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp)
+        self.loss_fn = DetectionLoss(exp.loss, model.anchors, model.strides, model.nc)
+        self.params = [p for p in model.parameters() if p.requires_grad]
+
+    def __call__(self, images: torch.Tensor, targets: list[dict]) -> tuple[list[float], float, bool] | None:
+        """Returns (loss components, grad norm before clipping, clipped); None (step skipped) when the
+        loss or, without AMP, the gradient is not finite."""
+        images = images.to(self.device, non_blocking=True)
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        tgt = targets_to_tensor(targets, self.device)
+        with torch.autocast(self.device.type, enabled=self.amp):
+            outputs = self.model(images)
+        total, parts = self.loss_fn(outputs, tgt)  # float32, outside autocast
+        values = parts.tolist()  # the step's one host sync: finiteness check and logging together
+        if not math.isfinite(values[-1]):
+            self.optimizer.zero_grad(set_to_none=True)
+            return None
+        self.scaler.scale(total).backward()
+        self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the scaled ones
+        clip = self.exp.optim.grad_clip
+        norm = float(torch.nn.utils.clip_grad_norm_(self.params, clip if clip > 0 else float("inf")))
+        if not self.amp and not math.isfinite(norm):  # with AMP the scaler skips such steps itself
+            self.optimizer.zero_grad(set_to_none=True)
+            return None
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.ema:
+            self.ema.update(self.model)
+        return values, norm, clip > 0 and norm > clip
+
+
+class Trainer:
+    """Holds everything a run needs; `fit()` trains and returns (status, reason)."""
+
+    def __init__(self, run_dir: str | Path, exp: Experiment, events: Any, stop: StopFlag, resume: bool = False) -> None:
+        self.run_dir = Path(run_dir)
+        self.weights = self.run_dir / "weights"
+        self.exp, self.events, self.stop = exp, events, stop
+        t = exp.train
+        self.rank, self.world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+        if self.world_size > 1 or t.devices > 1:
+            raise UserError("train.devices > 1 (DDP) is not supported by this engine yet; set train.devices = 1")
+        self.device = resolve_device(t.device)
+        cuda = self.device.type == "cuda"
+        torch.backends.cudnn.benchmark = cuda  # fixed input size: let cuDNN pick the fastest kernels once
+        seed_everything(t.seed)
+        self.model: Detector = build_model(exp.model).to(self.device)
+        self.runner = StepRunner(self.model, exp, self.device)
+        self.ema, self.optimizer, self.scaler = self.runner.ema, self.runner.optimizer, self.runner.scaler
+
+        train_ds, val_ds = build_datasets(exp)
+        if len(train_ds) == 0:
+            raise UserError(f"data.source = {exp.data.source!r}: the training split is empty")
+        self.sampler = EpochSampler(len(train_ds), t.seed, self.rank, self.world_size)
+        common = dict(batch_size=t.batch_size, num_workers=t.workers, collate_fn=collate, pin_memory=cuda,
+                      persistent_workers=t.workers > 0, worker_init_fn=_quiet_worker)
+        self.train_loader = DataLoader(train_ds, sampler=self.sampler, generator=torch.Generator().manual_seed(t.seed),
+                                       **common)
+        self.val_loader = DataLoader(val_ds, shuffle=False, **common)
+        self.steps_per_epoch = math.ceil(len(range(self.rank, len(train_ds), self.world_size)) / t.batch_size)
+        self.total_steps = self.steps_per_epoch * t.epochs
+
+        self.step = 0  # global optimizer step (1-based once training starts)
+        self.start_epoch, self.skip = 1, 0
+        self.best: dict[str, Any] | None = None
+        self.resumed_from: int | None = None
+        self.bad_steps = 0  # non-finite steps in a row
+        if resume:
+            self._resume()
+
+    # ---- checkpoints -------------------------------------------------------------------------
+
+    def _state(self, epoch: int, batches_done: int) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict() if self.ema else None,
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": epoch,
+            "batches_done": batches_done,
+            "steps_per_epoch": self.steps_per_epoch,
+            "step": self.step,
+            "best": self.best,
+            "config": self.exp.to_dict(),
+            "rng": rng_state(),
+        }
+
+    def _save(self, epoch: int, batches_done: int, best: bool = False) -> None:
+        if self.rank != 0:
+            return
+        state = self._state(epoch, batches_done)
+        for name, is_best in (("last.pt", False), ("best.pt", True)) if best else (("last.pt", False),):
+            save_checkpoint(self.weights / name, state)
+            self.events.checkpoint(epoch, f"{self.weights.name}/{name}", is_best)  # relative to the run dir
+
+    def _resume(self) -> None:
+        path = self.weights / "last.pt"
+        if not path.is_file():
+            raise UserError(f"--resume: no checkpoint to resume from at {path}")
+        ck = load_checkpoint(path, self.device)
+        if ck["steps_per_epoch"] != self.steps_per_epoch:
+            raise UserError(f"--resume: {path} has {ck['steps_per_epoch']} steps per epoch, the config gives "
+                            f"{self.steps_per_epoch} (batch size or data changed); start a new run")
+        if ck["config"] != self.exp.to_dict():
+            self.events.log("warning", "config.toml differs from the checkpoint's config; using config.toml")
+        self.model.load_state_dict(ck["model"])
+        if self.ema and ck["ema"]:
+            self.ema.load_state_dict(ck["ema"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        self.scaler.load_state_dict(ck["scaler"])
+        set_rng_state(ck["rng"])
+        self.step, self.best = ck["step"], ck["best"]
+        self.resumed_from = self.step
+        done = ck["batches_done"] >= self.steps_per_epoch
+        self.start_epoch = ck["epoch"] + 1 if done else ck["epoch"]
+        self.skip = 0 if done else ck["batches_done"]
+
+    # ---- the loop ----------------------------------------------------------------------------
+
+    def fit(self) -> tuple[str, str]:
+        t = self.exp.train
+        self.events.run_start(
+            run_id=self.run_dir.name, experiment=self.exp.name, config=self.exp.to_dict(), device=str(self.device),
+            world_size=self.world_size, params=self.model.param_counts(), epochs=t.epochs,
+            steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps, resumed_from_step=self.resumed_from)
+        for epoch in range(self.start_epoch, t.epochs + 1):
+            if self.stop.requested:
+                break
+            skip = self.skip if epoch == self.start_epoch else 0
+            t_epoch = time.time()
+            try:
+                batches, mean_loss = self.train_epoch(epoch, skip)
+            except _TooManyBadSteps as exc:
+                self._save(epoch, exc.batches_done)
+                return "failed", str(exc)
+            if batches < self.steps_per_epoch:  # stopped in the middle of the epoch
+                self._save(epoch, batches)
+                break
+            self.events.epoch_end(epoch, mean_loss, time.time() - t_epoch)
+            improved = False
+            if not self.stop.requested and (epoch % t.val_every == 0 or epoch == t.epochs):
+                improved = self.validate(epoch)
+            self._save(epoch, batches, best=improved)
+            print(f"epoch {epoch}/{t.epochs} done, step {self.step}", flush=True)
+        if self.stop.requested:
+            return "stopped", f"{self.stop.signal_name or 'stop'} received; last.pt saved at step {self.step}"
+        return "finished", ""  # the contract: reason is empty when finished
+
+    def train_epoch(self, epoch: int, skip: int) -> tuple[int, dict[str, float]]:
+        """Train one epoch from batch `skip`; returns (batches done, mean loss components).
+
+        Stops early (fewer batches) when a stop was requested.
+        """
+        t, log_every = self.exp.train, self.exp.logging.log_every
+        if not skip:  # per-epoch seeding: augmentation does not depend on how we got here
+            seed_everything(t.seed * 100_003 + epoch)
+        self.sampler.set_epoch(epoch, skip)
+        self.model.train()
+        sums, n_ok, batch = np.zeros(len(COMPONENTS)), 0, skip
+        t_win, imgs_win = time.time(), 0
+        for batch, (images, targets) in enumerate(self.train_loader, start=skip + 1):
+            self.step += 1
+            apply_lr(self.optimizer, self.step, self.total_steps, self.exp.schedule)
+            result = self.runner(images, targets)
+            imgs_win += len(images)
+            if result is None:
+                self.bad_steps += 1
+                self.events.log("warning", f"step {self.step}: non-finite loss or gradient, step skipped "
+                                           f"({self.bad_steps} in a row)")
+                if self.bad_steps >= t.max_bad_steps:
+                    raise _TooManyBadSteps(batch, f"{self.bad_steps} steps in a row with a non-finite loss or "
+                                                  f"gradient (train.max_bad_steps = {t.max_bad_steps})")
+                continue
+            self.bad_steps = 0
+            values, norm, clipped = result
+            sums += values
+            n_ok += 1
+            if self.step % log_every == 0 or batch == self.steps_per_epoch or self.stop.requested:
+                now = time.time()
+                self.events.step(epoch, self.step, group_lrs(self.optimizer), norm, clipped,
+                                 dict(zip(COMPONENTS, values)), imgs_win / max(now - t_win, 1e-9))
+                t_win, imgs_win = now, 0
+            if self.stop.requested:
+                break
+        return batch, dict(zip(COMPONENTS, (sums / max(n_ok, 1)).tolist()))
+
+    def validate(self, epoch: int) -> bool:
+        """Evaluate (the EMA model when there is one), emit `val`; True when the best metric improved."""
+        model = self.ema.module if self.ema else self.model
+        result = evaluate(model, self.val_loader, self.exp, self.device)
+        self.events.val(epoch, result["metrics"], result["per_class"])
+        value = result["metrics"][BEST_METRIC]
+        if self.best is None or value > self.best["value"]:
+            self.best = {"epoch": epoch, "metric": BEST_METRIC, "value": value}
+            return True
+        return False
+
+
+def _attach_wandb(events: EventWriter, exp: Experiment, run_dir: Path) -> None:
+    """Mirror events to W&B; a W&B problem is a warning, never a failed run."""
+    try:
+        from surgtui.engine.wandb_sink import WandbSink
+
+        events.add_sink(WandbSink(exp, run_dir, run_dir.name, events.log))
+    except Exception as exc:
+        events.log("warning", f"W&B logging is off: {one_line(exc)}")
+
+
+def run(run_dir: str | Path, resume: bool = False) -> int:
+    """Train the run in `run_dir`; every outcome ends with a `run_end` event. Returns the exit code."""
+    run_dir = Path(run_dir)
+    started = time.time()
+    if not (run_dir / "config.toml").is_file():  # no run here: nowhere to write events either
+        print(f"error: {run_dir}: not a run directory (no config.toml)", file=sys.stderr, flush=True)
+        return EXIT_USER_ERROR
+    is_main = int(os.environ.get("RANK", 0)) == 0
+    events: Any = EventWriter(run_dir) if is_main else _NoEvents()
+    trainer: Trainer | None = None
+
+    def end(status: str, reason: str, code: int) -> int:
+        best = trainer.best if trainer else None
+        events.run_end(status, reason, best, time.time() - started)
+        return code
+
+    try:
+        with StopFlag() as stop:
+            exp = load_frozen(run_dir / "config.toml")
+            if exp.logging.wandb and is_main:
+                _attach_wandb(events, exp, run_dir)
+            trainer = Trainer(run_dir, exp, events, stop, resume)
+            status, reason = trainer.fit()
+        code = {"finished": EXIT_FINISHED, "stopped": EXIT_STOPPED}.get(status, EXIT_FAILED)
+        return end(status, reason, code)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return end("failed", str(exc), EXIT_USER_ERROR)
+    except KeyboardInterrupt:
+        return end("stopped", "interrupted twice: stopped without finishing the step", EXIT_STOPPED)
+    except Exception as exc:
+        traceback.print_exc()
+        return end("failed", one_line(exc), EXIT_FAILED)
+    finally:
+        events.close()
