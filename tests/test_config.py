@@ -116,3 +116,8 @@ def test_shipped_experiments_validate() -> None:
         assert exp.name == p.stem
     smoke = load_experiment(ROOT / "experiments" / "smoke.toml", env={}).experiment
     assert smoke.model.pretrained is False and smoke.data.source == "synthetic" and smoke.train.device == "cpu"
+
+
+def test_a_key_in_the_wrong_section_points_to_the_right_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"did you mean 'train.epochs'"):
+        load_experiment(write(tmp_path, "[optim]\nepochs = 3\n"), env={})

@@ -72,6 +72,15 @@ def _submodel(model: type[BaseModel], key: str) -> type[BaseModel] | None:
     return ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
 
 
+def _all_keys(model: type[BaseModel] = Experiment, prefix: str = "") -> list[str]:
+    """Every dotted key of the schema: `optim.lr`, `data.synthetic.width`, ..."""
+    out = []
+    for key in _fields_of(model):
+        sub = _submodel(model, key)
+        out.extend(_all_keys(sub, f"{prefix}{key}.") if sub else [f"{prefix}{key}"])
+    return out
+
+
 def check_keys(data: Mapping[str, Any], where: str, model: type[BaseModel] = Experiment, prefix: str = "") -> None:
     """Unknown keys get a did-you-mean; pydantic's own message lacks one."""
     allowed = _fields_of(model)
@@ -79,7 +88,11 @@ def check_keys(data: Mapping[str, Any], where: str, model: type[BaseModel] = Exp
         dotted = f"{prefix}{key}"
         if key not in allowed:
             close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.5)
-            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+            elsewhere = [k for k in _all_keys() if k.rsplit(".", 1)[-1] == key]
+            if elsewhere:  # the right key in the wrong section: `val_every` under [optim]
+                hint = f" (did you mean '{elsewhere[0]}'?)"
+            else:
+                hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
             names = ", ".join(allowed)
             raise ConfigError(f"{where}: unknown key '{dotted}'{hint}; allowed here: {names}")
         sub = _submodel(model, key)
