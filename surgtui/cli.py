@@ -213,11 +213,13 @@ def resume(
         raise UserError(f"run {run.id} already finished")
     if not (run.path / "weights" / "last.pt").is_file():
         raise UserError(f"run {run.id}: no checkpoint at {run.path / 'weights' / 'last.pt'} to resume from")
+    events_file = run.path / "events.jsonl"
+    history = events_file.stat().st_size if events_file.exists() else 0
     proc = start_engine(run.path, resume=True)
     if detach:
         typer.echo(run.id)
         return
-    raise typer.Exit(follow(run.path, "json" if json_ else "auto", proc))
+    raise typer.Exit(follow(run.path, "json" if json_ else "auto", proc, history_bytes=history))
 
 
 @app.command()
@@ -265,10 +267,38 @@ def launch(
 
 @app.command()
 def predict(
-    source: str = typer.Argument(..., help="RUN or weights file, then an image, folder or video."),
+    weights: str = typer.Argument(..., metavar="RUN|WEIGHTS", help="A run (its best.pt, else last.pt) or a .pt file."),
+    source: Path = typer.Argument(..., metavar="SOURCE", help="An image, a folder of images, or a video."),
+    out: Path = typer.Option(..., "--out", "-o", help="Directory for predictions.json and the drawn images/video."),
+    conf: float = typer.Option(0.25, "--conf", help="Minimum score (objectness x class probability)."),
+    iou: float = typer.Option(0.45, "--iou", help="NMS IoU threshold."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    batch: int = typer.Option(8, "--batch", help="Images per forward pass."),
+    no_images: bool = typer.Option(False, "--no-images", help="Write only predictions.json."),
+    runs_dir: Path | None = RunsDirOpt,
 ) -> None:
-    """Run a trained detector on images or a video (not built yet)."""
-    raise UserError("surgtui predict: not built yet in this version")
+    """Run a trained detector on an image, a folder of images or a video (docs/predict.md)."""
+    from surgtui.predict_cli import predict_command
+
+    raise typer.Exit(predict_command(weights, source, out, conf, iou, device, batch, no_images, runs_dir))
+
+
+@app.command("eval")
+def eval_(
+    weights: str = typer.Argument(..., metavar="RUN|WEIGHTS", help="A run (its best.pt, else last.pt) or a .pt file."),
+    data: str | None = typer.Argument(None, metavar="[DATA]", help="COCO/YOLO/prepared directory or 'synthetic' "
+                                      "[default: the checkpoint's own validation data]."),
+    split: str | None = typer.Option(None, "--split", help="Split [default: the config's val split, or the only one]."),
+    json_: bool = typer.Option(False, "--json", help='Print {"metrics", "per_class"} as JSON.'),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    batch: int | None = typer.Option(None, "--batch", help="Images per forward pass [the config's batch_size]."),
+    workers: int | None = typer.Option(None, "--workers", help="Data loader workers [the config's]."),
+    runs_dir: Path | None = RunsDirOpt,
+) -> None:
+    """Validate a checkpoint on a data set exactly as training validates (COCO mAP, P, R, IoU)."""
+    from surgtui.predict_cli import eval_command
+
+    raise typer.Exit(eval_command(weights, data, split, json_, device, batch, workers, runs_dir))
 
 
 @app.command()

@@ -100,13 +100,21 @@ def render(state: RunState, stopping: bool = False) -> Any:
 
 
 def follow(run_dir: Path, mode: str = "auto", proc: subprocess.Popen | None = None,
-           out: Callable[[str], None] | None = None, poll_s: float = 0.25) -> int:
-    """Follow until run_end (or the engine is gone); return the run's exit code."""
+           out: Callable[[str], None] | None = None, poll_s: float = 0.25, history_bytes: int = 0) -> int:
+    """Follow until run_end (or the engine is gone); return the run's exit code.
+
+    `history_bytes`: the size of events.jsonl before a resume started; those events
+    are folded in quietly, and their old run_end does not end the following.
+    """
     out = out or (lambda s: print(s, flush=True))
     if mode == "auto":
         mode = "live" if sys.stdout.isatty() else "plain"
     tail = EventTail(run_dir / EVENTS_FILE)
     state = RunState()
+    if history_bytes:
+        for e in tail.poll(max_bytes=history_bytes):
+            state.add(e)
+        state.end = None
     interrupts = 0
     live = None
     if mode == "live":

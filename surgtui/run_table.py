@@ -69,7 +69,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("best_epoch", "best ep", _best_epoch, numeric=True),
     Column("lr", "lr", _hp("lr"), _g, True),
     Column("loss_weights", "coord/conf/cls",
-           lambda r: "/".join(_g(_hp(k)(r)) for k in ("coord", "conf", "class")) if r.summary.get("hparams") else None),
+           lambda r: "/".join(_g(_hp(k)(r)) for k in ("coord", "conf", "class")) if _hp("coord")(r) is not None else None),
     Column("focal", "focal", _hp("focal")),
     Column("label_smoothing", "smooth", _hp("label_smoothing"), _g, True),
     Column("duration", "duration", lambda r: r.summary.get("duration_s") or _elapsed(r), fmt_duration, True),

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, surgtui
+from surgtui.config import experiment_to_toml
 
 pytestmark = pytest.mark.slow
 
@@ -141,9 +142,11 @@ def test_engine_survives_the_terminal_closing_and_attach_follows(tmp_path: Path)
     wait_for(lambda: runs.exists() and any(runs.iterdir()) and (only_run(runs) / "events.jsonl").exists())
     proc.send_signal(signal.SIGHUP)  # what a closed terminal or a dropped SSH session sends
     proc.wait(timeout=30)
+    assert not any(e["type"] == "run_end" for e in events(only_run(runs)))  # the CLI died mid-run
     r = surgtui("attach", "latest", "--runs-dir", str(runs))
     assert r.returncode == 0, r.stderr
-    assert "run started" in r.stdout and "run finished" in r.stdout  # the whole history, then the end
+    assert " started: tiny" in r.stdout and "run finished" in r.stdout  # the whole history, then the end
+    assert r.stdout.count("epoch ") >= 4
 
 
 def test_bad_input_exits_2_and_creates_no_run_dir(tmp_path: Path) -> None:
@@ -158,12 +161,14 @@ def test_bad_input_exits_2_and_creates_no_run_dir(tmp_path: Path) -> None:
 
 
 def test_runs_table_formats_and_lists_many_runs_fast(tmp_path: Path) -> None:
+    from surgtui.config.load import resolve_data
     from surgtui.events import EventWriter
     from surgtui.runs import create_run
 
     runs = tmp_path / "runs"
     for i in range(30):
-        d = create_run(runs, f"exp{i}", "")
+        exp, _ = resolve_data({"optim": {"lr": 0.001 * (i + 1)}}, "test", f"exp{i}")
+        d = create_run(runs, f"exp{i}", experiment_to_toml(exp))
         with EventWriter(d) as w:
             w.run_start(run_id=d.name, experiment=f"exp{i}", config={"optim": {"lr": 0.001 * (i + 1)}}, device="cpu",
                         world_size=1, params={}, epochs=1, steps_per_epoch=1, total_steps=1)
@@ -177,3 +182,16 @@ def test_runs_table_formats_and_lists_many_runs_fast(tmp_path: Path) -> None:
     assert r.returncode == 2 and "allowed:" in r.stderr
     cmp = surgtui("compare", data[0]["id"], data[1]["id"], "--runs-dir", str(runs))
     assert cmp.returncode == 0 and "optim.lr" in cmp.stdout and "*" in cmp.stdout
+
+
+def test_two_devices_on_cpu_train_in_lockstep_with_one_event_stream(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    r = surgtui("run", str(tiny(tmp_path, epochs=2)), "--set", "train.devices=2", "--runs-dir", str(runs))
+    assert r.returncode == 0, r.stderr
+    evs = events(only_run(runs))
+    assert [e["type"] for e in evs].count("run_start") == 1 and evs[-1]["status"] == "finished"
+    assert evs[0]["world_size"] == 2
+    steps = [e["step"] for e in evs if e["type"] == "step"]
+    assert steps == list(range(1, steps[-1] + 1))  # rank 0 alone writes: no step twice
+    assert any(e["type"] == "log" and e["message"] == "DDP: parameters identical on all 2 ranks" for e in evs)
+    assert "torch.distributed.run" in json.loads((only_run(runs) / "run.json").read_text())["command"]

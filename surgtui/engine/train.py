@@ -46,16 +46,18 @@ class _TooManyBadSteps(Exception):
 class StopFlag:
     """SIGINT/SIGTERM set `requested`; the loop finishes its step, checkpoints and stops.
 
-    A second signal raises KeyboardInterrupt: the user does not want to wait.
+    A second signal raises KeyboardInterrupt: the user does not want to wait. Under
+    torchrun the agent relays one stop as SIGTERM to every rank, so ranks stay patient.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, patient: bool = False) -> None:
+        self.patient = patient
         self.requested = False
         self.signal_name = ""
         self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
+        if self.requested and not self.patient:
             raise KeyboardInterrupt
         self.requested = True
         self.signal_name = signal.Signals(signum).name
@@ -87,13 +89,17 @@ class EpochSampler(Sampler[int]):
     def _indices(self) -> list[int]:
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         order = torch.randperm(self.n, generator=g).tolist()
-        return order[self.rank :: self.world_size]  # DDP: each rank its share
+        # DDP: each rank an equal share (a few samples dropped), or ranks would step a different number of times.
+        return order[: self._usable()][self.rank :: self.world_size]
+
+    def _usable(self) -> int:
+        return self.n - self.n % self.world_size
 
     def __iter__(self) -> Iterator[int]:
         return iter(self._indices()[self.skip :])
 
     def __len__(self) -> int:
-        return max(0, len(range(self.rank, self.n, self.world_size)) - self.skip)
+        return max(0, self._usable() // self.world_size - self.skip)
 
 
 class _NoEvents:
@@ -109,15 +115,68 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def resolve_device(name: str) -> torch.device:
-    """`auto` is CUDA when available, else CPU; CUDA always with its index (`cuda:0`), as events report it."""
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """`auto` is CUDA when available, else CPU; CUDA always with its index (`cuda:0`), as events report it.
+
+    Under torchrun each rank takes the GPU of its local rank.
+    """
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"train.device = {name!r} but CUDA is not available here; set train.device = \"auto\" or \"cpu\"")
     if name == "cuda":
-        return torch.device("cuda", torch.cuda.current_device())
+        index = local_rank if int(os.environ.get("WORLD_SIZE", 1)) > 1 else torch.cuda.current_device()
+        torch.cuda.set_device(index)
+        return torch.device("cuda", index)
     return torch.device(name)
+
+
+class Dist:
+    """The few collective operations the loop needs; no-ops in a single process."""
+
+    def __init__(self) -> None:
+        self.rank = int(os.environ.get("RANK", 0))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", 0))
+        self.world_size = int(os.environ.get("WORLD_SIZE", 1))
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+    def init(self, device: torch.device) -> None:
+        if self.active and not torch.distributed.is_initialized():
+            torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+    def any(self, flag: bool) -> bool:
+        """True on every rank when it is true on any rank: stops and skips happen everywhere or nowhere."""
+        if not self.active:
+            return flag
+        t = torch.tensor([int(flag)])
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+        return bool(t.item())
+
+    def barrier(self) -> None:
+        if self.active:
+            torch.distributed.barrier()
+
+    def same_parameters(self, model: torch.nn.Module) -> bool:
+        """Whether every rank holds rank 0's parameters exactly (DDP keeps them in lockstep)."""
+        flat = torch.cat([p.detach().reshape(-1).float().cpu() for p in model.parameters()])
+        ref = flat.clone()
+        torch.distributed.broadcast(ref, 0)
+        return not self.any(not torch.equal(flat, ref))
+
+    def close(self) -> None:
+        if self.active and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def die_with_parent() -> None:
+    """Under torchrun the ranks run in sessions of their own: have the kernel end them if the agent dies."""
+    if sys.platform.startswith("linux") and os.environ.get("TORCHELASTIC_RUN_ID"):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _quiet_worker(worker_id: int) -> None:
@@ -135,9 +194,11 @@ def one_line(exc: BaseException) -> str:
 class StepRunner:
     """One optimizer step: forward, loss, backward, clip, step, EMA. Shared by the loop and the benchmark."""
 
-    def __init__(self, model: Detector, exp: Experiment, device: torch.device) -> None:
+    def __init__(self, model: Detector, exp: Experiment, device: torch.device, dist: Dist | None = None) -> None:
         cuda = device.type == "cuda"
         self.model, self.device, self.exp = model, device, exp
+        self.dist = dist or Dist()
+        self.forward_model: torch.nn.Module = model  # DDP wraps it; EMA and checkpoints use the bare model
         self.amp = cuda and exp.train.amp
         self.channels_last = cuda  # faster convs on tensor cores; slower on CPU (measured)
         if self.channels_last:
@@ -156,10 +217,11 @@ class StepRunner:
             images = images.contiguous(memory_format=torch.channels_last)
         tgt = targets_to_tensor(targets, self.device)
         with torch.autocast(self.device.type, enabled=self.amp):
-            outputs = self.model(images)
+            outputs = self.forward_model(images)
         total, parts = self.loss_fn(outputs, tgt)  # float32, outside autocast
         values = parts.tolist()  # the step's one host sync: finiteness check and logging together
-        if not math.isfinite(values[-1]):
+        # Under DDP every rank must skip together, or the gradient all-reduce would wait forever.
+        if self.dist.any(not math.isfinite(values[-1])):
             self.optimizer.zero_grad(set_to_none=True)
             return None
         self.scaler.scale(total).backward()
@@ -180,21 +242,30 @@ class StepRunner:
 class Trainer:
     """Holds everything a run needs; `fit()` trains and returns (status, reason)."""
 
-    def __init__(self, run_dir: str | Path, exp: Experiment, events: Any, stop: StopFlag, resume: bool = False) -> None:
+    def __init__(self, run_dir: str | Path, exp: Experiment, events: Any, stop: StopFlag, resume: bool = False,
+                 dist: Dist | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.weights = self.run_dir / "weights"
         self.exp, self.events, self.stop = exp, events, stop
         t = exp.train
-        self.rank, self.world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-        if self.world_size > 1 or t.devices > 1:
-            raise UserError("train.devices > 1 (DDP) is not supported by this engine yet; set train.devices = 1")
-        self.device = resolve_device(t.device)
+        self.dist = dist or Dist()
+        self.rank, self.world_size = self.dist.rank, self.dist.world_size
+        if t.devices > 1 and not self.dist.active:
+            events.log("warning", f"train.devices = {t.devices} but the engine was not started under torchrun "
+                                  "(use `surgtui run`): training in one process")
+        self.device = resolve_device(t.device, self.dist.local_rank)
+        self.dist.init(self.device)
         cuda = self.device.type == "cuda"
         torch.backends.cudnn.benchmark = cuda  # fixed input size: let cuDNN pick the fastest kernels once
-        seed_everything(t.seed)
+        seed_everything(t.seed)  # same seed on every rank: identical initial weights
         self.model: Detector = build_model(exp.model).to(self.device)
-        self.runner = StepRunner(self.model, exp, self.device)
+        self.runner = StepRunner(self.model, exp, self.device, self.dist)
+        if self.dist.active:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.runner.forward_model = DistributedDataParallel(self.model, device_ids=[self.device.index] if cuda else None)
         self.ema, self.optimizer, self.scaler = self.runner.ema, self.runner.optimizer, self.runner.scaler
+        self.stopping = False  # the stop all ranks agreed on
 
         train_ds, val_ds = build_datasets(exp)
         if len(train_ds) == 0:
@@ -205,7 +276,7 @@ class Trainer:
         self.train_loader = DataLoader(train_ds, sampler=self.sampler, generator=torch.Generator().manual_seed(t.seed),
                                        **common)
         self.val_loader = DataLoader(val_ds, shuffle=False, **common)
-        self.steps_per_epoch = math.ceil(len(range(self.rank, len(train_ds), self.world_size)) / t.batch_size)
+        self.steps_per_epoch = math.ceil(len(self.sampler) / t.batch_size)
         self.total_steps = self.steps_per_epoch * t.epochs
 
         self.step = 0  # global optimizer step (1-based once training starts)
@@ -272,7 +343,7 @@ class Trainer:
             world_size=self.world_size, params=self.model.param_counts(), epochs=t.epochs,
             steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps, resumed_from_step=self.resumed_from)
         for epoch in range(self.start_epoch, t.epochs + 1):
-            if self.stop.requested:
+            if self._agree_stop():
                 break
             skip = self.skip if epoch == self.start_epoch else 0
             t_epoch = time.time()
@@ -286,13 +357,27 @@ class Trainer:
                 break
             self.events.epoch_end(epoch, mean_loss, time.time() - t_epoch)
             improved = False
-            if not self.stop.requested and (epoch % t.val_every == 0 or epoch == t.epochs):
+            if not self.stopping and (epoch % t.val_every == 0 or epoch == t.epochs):
                 improved = self.validate(epoch)
             self._save(epoch, batches, best=improved)
             print(f"epoch {epoch}/{t.epochs} done, step {self.step}", flush=True)
-        if self.stop.requested:
-            return "stopped", f"{self.stop.signal_name or 'stop'} received; last.pt saved at step {self.step}"
+        self._check_ranks_agree()
+        if self.stopping:
+            signal_name = self.stop.signal_name or "stop"
+            return "stopped", f"{signal_name} received; last.pt saved at step {self.step}"
         return "finished", ""  # the contract: reason is empty when finished
+
+    def _agree_stop(self) -> bool:
+        """A stop seen by any rank stops every rank at the same step."""
+        self.stopping = self.stopping or self.dist.any(self.stop.requested)
+        return self.stopping
+
+    def _check_ranks_agree(self) -> None:
+        if not self.dist.active:
+            return
+        same = self.dist.same_parameters(self.model)
+        self.events.log("info" if same else "error",
+                        f"DDP: parameters {'identical' if same else 'DIFFER'} on all {self.world_size} ranks")
 
     def train_epoch(self, epoch: int, skip: int) -> tuple[int, dict[str, float]]:
         """Train one epoch from batch `skip`; returns (batches done, mean loss components).
@@ -310,7 +395,8 @@ class Trainer:
             self.step += 1
             apply_lr(self.optimizer, self.step, self.total_steps, self.exp.schedule)
             result = self.runner(images, targets)
-            imgs_win += len(images)
+            stopping = self._agree_stop()
+            imgs_win += len(images) * self.world_size
             if result is None:
                 self.bad_steps += 1
                 self.events.log("warning", f"step {self.step}: non-finite loss or gradient, step skipped "
@@ -323,19 +409,26 @@ class Trainer:
             values, norm, clipped = result
             sums += values
             n_ok += 1
-            if self.step % log_every == 0 or batch == self.steps_per_epoch or self.stop.requested:
+            if self.step % log_every == 0 or batch == self.steps_per_epoch or stopping:
                 now = time.time()
                 self.events.step(epoch, self.step, group_lrs(self.optimizer), norm, clipped,
                                  dict(zip(COMPONENTS, values)), imgs_win / max(now - t_win, 1e-9))
                 t_win, imgs_win = now, 0
-            if self.stop.requested:
+            if stopping:
                 break
         return batch, dict(zip(COMPONENTS, (sums / max(n_ok, 1)).tolist()))
 
     def validate(self, epoch: int) -> bool:
-        """Evaluate (the EMA model when there is one), emit `val`; True when the best metric improved."""
+        """Evaluate (the EMA model when there is one), emit `val`; True when the best metric improved.
+
+        Under DDP rank 0 validates on the whole val set while the others wait: its weights are theirs.
+        """
+        if self.rank != 0:
+            self.dist.barrier()
+            return False
         model = self.ema.module if self.ema else self.model
         result = evaluate(model, self.val_loader, self.exp, self.device)
+        self.dist.barrier()
         self.events.val(epoch, result["metrics"], result["per_class"])
         value = result["metrics"][BEST_METRIC]
         if self.best is None or value > self.best["value"]:
@@ -370,12 +463,14 @@ def run(run_dir: str | Path, resume: bool = False) -> int:
         events.run_end(status, reason, best, time.time() - started)
         return code
 
+    dist = Dist()
+    die_with_parent()
     try:
-        with StopFlag() as stop:
+        with StopFlag(patient=dist.active) as stop:
             exp = load_frozen(run_dir / "config.toml")
             if exp.logging.wandb and is_main:
                 _attach_wandb(events, exp, run_dir)
-            trainer = Trainer(run_dir, exp, events, stop, resume)
+            trainer = Trainer(run_dir, exp, events, stop, resume, dist)
             status, reason = trainer.fit()
         code = {"finished": EXIT_FINISHED, "stopped": EXIT_STOPPED}.get(status, EXIT_FAILED)
         return end(status, reason, code)
@@ -389,3 +484,4 @@ def run(run_dir: str | Path, resume: bool = False) -> int:
         return end("failed", one_line(exc), EXIT_FAILED)
     finally:
         events.close()
+        dist.close()
