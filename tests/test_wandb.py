@@ -1,0 +1,78 @@
+"""W&B mirroring: read back from the offline run's own log; a W&B failure never stops training."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import surgtui
+from wandb_records import history
+
+pytestmark = pytest.mark.slow
+
+TINY = """
+name = "wb"
+variant = "YOLOv5-Nano"
+[model]
+pretrained = false
+img_size = 64
+[train]
+epochs = 2
+batch_size = 4
+device = "cpu"
+workers = 0
+[data.synthetic]
+train = 8
+val = 4
+width = 128
+height = 72
+[logging]
+wandb = true
+wandb_project = "surgtui-tests"
+log_every = 1
+"""
+
+
+def run_tiny(tmp_path: Path, **env: str) -> tuple[Path, list[dict]]:
+    exp = tmp_path / "wb.toml"
+    exp.write_text(TINY)
+    full = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    full.update(env, WANDB_DIR=str(tmp_path), WANDB_CONFIG_DIR=str(tmp_path / "wbconfig"), HOME=str(tmp_path))
+    r = surgtui("run", str(exp), "--runs-dir", str(tmp_path / "runs"), env=full)
+    assert r.returncode == 0, r.stderr
+    (run_dir,) = list((tmp_path / "runs").iterdir())
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    return run_dir, events
+
+
+def test_offline_run_history_holds_every_signal(tmp_path: Path) -> None:
+    run_dir, events = run_tiny(tmp_path, WANDB_MODE="offline")
+    rows = history(run_dir)
+    keys = set().union(*rows)
+    for key in ("lr/backbone", "lr/head", "grad_norm", "clipped", "loss/coord", "loss/conf", "loss/class",
+                "loss/total", "val/map50", "val/map50_95", "val/precision", "val/recall", "val/mean_iou",
+                "val/needle/ap50", "val/needle_driver/ap50"):
+        assert key in keys, key
+    steps = [e for e in events if e["type"] == "step"]
+    logged = {row["_step"]: row for row in rows if "lr/head" in row}
+    assert logged[steps[-1]["step"]]["lr/head"] == pytest.approx(steps[-1]["lr"]["head"])
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["wandb_mode"] == "offline" and meta["wandb_id"]
+    shown = surgtui("show", str(run_dir))
+    assert "W&B:" in shown.stdout
+
+
+def test_no_key_and_no_mode_goes_offline_and_says_so(tmp_path: Path) -> None:
+    run_dir, events = run_tiny(tmp_path)
+    assert any(e["type"] == "log" and "logging offline" in e["message"] for e in events)
+    assert list(run_dir.glob("wandb/offline-run-*/run-*.wandb"))
+
+
+def test_a_failing_wandb_is_a_warning_not_a_failed_run(tmp_path: Path) -> None:
+    # Online with no API key: wandb.init refuses at once.
+    run_dir, events = run_tiny(tmp_path, WANDB_MODE="online")
+    assert events[-1]["status"] == "finished"
+    assert any(e["type"] == "log" and e["level"] == "warning" and "W&B" in e["message"] for e in events)
