@@ -286,7 +286,7 @@ def predict(
 @app.command("eval")
 def eval_(
     weights: str = typer.Argument(..., metavar="RUN|WEIGHTS", help="A run (its best.pt, else last.pt) or a .pt file."),
-    data: str | None = typer.Argument(None, metavar="[DATA]", help="COCO/YOLO/prepared directory or 'synthetic' "
+    data: str | None = typer.Argument(None, metavar="DATA", help="COCO/YOLO/prepared directory or 'synthetic' "
                                       "[default: the checkpoint's own validation data]."),
     split: str | None = typer.Option(None, "--split", help="Split [default: the config's val split, or the only one]."),
     json_: bool = typer.Option(False, "--json", help='Print {"metrics", "per_class"} as JSON.'),

@@ -78,6 +78,22 @@ class RunState:
         elif kind == "run_end":
             self.end = {"status": e.get("status"), "reason": e.get("reason", "")}
 
+    def add_many(self, events: list[dict[str, Any]]) -> None:
+        """Fold a batch: the same state as `add` on each, but a run of step events costs one `add`.
+
+        Only the last step of a run shows; the others only count (steps seen, steps clipped).
+        Opening a run with a long history spends most of its time here otherwise.
+        """
+        start = 0
+        for i, e in enumerate(events):
+            if e.get("type") == "step" and i + 1 < len(events) and events[i + 1].get("type") == "step":
+                continue  # not the last of its run of steps
+            skipped = events[start:i] if e.get("type") == "step" else []
+            self.steps_seen += len(skipped)
+            self.clipped_steps += sum(bool(s.get("clipped")) for s in skipped)
+            self.add(e)
+            start = i + 1
+
     def eta_s(self) -> float | None:
         """Seconds left at the pace of the current segment (since the last start or resume)."""
         if not self._segment or not self.total_steps or self.last_time is None:

@@ -1,0 +1,174 @@
+"""`python -m surgtui.engine.eval_cli WEIGHTS [DATA] [--split NAME] [--json]`: the engine's validation, standalone.
+
+Started by `surgtui eval`. Runs `surgtui.engine.evaluate.evaluate` — the very function
+training validates with — on the model in a checkpoint (its EMA weights, the weights the
+`val` events scored) over one split of:
+
+- a COCO, YOLO or prepared SimSurgSkill directory (split: `--split`, else the
+  checkpoint config's `data.val_split` when the set has it, else its only split);
+- `synthetic`: the synthetic set the checkpoint config's `[data.synthetic]` describes
+  (split `val` unless `--split train`), generated into the cache if missing;
+- nothing: the checkpoint's own validation data (`data.source`, `data.val_split`).
+
+Images are letterboxed to the checkpoint's `model.img_size` and batched by its
+`train.batch_size` (as training validated), with its `[val]` thresholds; on the same
+data and weights the numbers equal the run's `val` event of that epoch (bit for bit
+on CPU). Prints the metrics and per-class AP as tables, or with --json one object
+{"metrics", "per_class"}, the `val` event's own fields.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from surgtui.config.schema import CLASS_NAMES, Experiment
+from surgtui.data import formats
+from surgtui.data.cache import TRAIN_SPLIT, VAL_SPLIT, cache_root, synthetic_dataset
+from surgtui.engine.datasets import DetectionDataset, _resolve_source, collate
+from surgtui.engine.evaluate import evaluate
+from surgtui.engine.predict import EXIT_OK, ProgressBar, load_model, main_wrapper, resolve_device
+from surgtui.errors import UserError
+from surgtui.predict_cli import SYNTHETIC, check_eval_args, resolve_weights
+
+METRIC_LABELS = {"map50": "mAP50", "map50_95": "mAP50-95", "precision": "P", "recall": "R", "mean_iou": "mean IoU"}
+
+
+def resolve_split(exp: Experiment, data: str | None, split: str | None) -> tuple[Path, str, str, str]:
+    """(directory, layout, split, description) of the data to evaluate on."""
+    if data is None:  # the checkpoint's own validation data
+        root, fmt, _, val_split = _resolve_source(exp.data)
+        where = SYNTHETIC if exp.data.source == SYNTHETIC else f"{root} ({fmt})"
+        return root, fmt, split or val_split, f"{where}, the checkpoint's data.source"
+    if data == SYNTHETIC:
+        chosen = split or VAL_SPLIT
+        if chosen not in (TRAIN_SPLIT, VAL_SPLIT):
+            raise UserError(f"--split {chosen!r}: the synthetic set has the splits {TRAIN_SPLIT} and {VAL_SPLIT}")
+        s = exp.data.synthetic
+        root = synthetic_dataset(s, cache_root(exp.data.cache_dir))
+        return root, "coco", chosen, f"synthetic ({s.train} train + {s.val} val frames, {s.width}x{s.height}, seed {s.seed})"
+    root = Path(data).expanduser()
+    fmt = formats.detect_format(root)
+    if fmt == "simsurgskill":
+        raise UserError(f"{root}: raw SimSurgSkill videos; run `surgtui data prepare {root} --out DIR` and evaluate on DIR")
+    splits = formats.list_splits(root, fmt)
+    if split is None:
+        if exp.data.val_split in splits:
+            split = exp.data.val_split
+        elif len(splits) == 1:
+            split = splits[0]
+        else:
+            raise UserError(f"{root}: choose a split with --split ({', '.join(splits) or 'none found'}); "
+                            f"the checkpoint's data.val_split {exp.data.val_split!r} is not one of them")
+    return root, fmt, split, f"{root} ({fmt})"
+
+
+def build_dataset(exp: Experiment, root: Path, fmt: str, split: str) -> DetectionDataset:
+    records = formats.read_split(root, fmt, split)  # type: ignore[arg-type]
+    if not records:
+        raise UserError(f"{root}: split {split!r} has no images")
+    missing = [r.path for r in records if not r.path.is_file()]
+    if missing:
+        raise UserError(f"{root}: split {split!r}: {len(missing)} of {len(records)} images missing, e.g. {missing[0]}")
+    return DetectionDataset(records, exp.model.img_size)
+
+
+class _Counting:
+    """A loader that advances a progress bar; keeps `.dataset` (evaluate reads its coco_gt())."""
+
+    def __init__(self, loader: DataLoader, bar: ProgressBar) -> None:
+        self.loader, self.dataset, self.bar = loader, loader.dataset, bar
+
+    def __iter__(self) -> Iterator[Any]:
+        for images, targets in self.loader:
+            yield images, targets
+            self.bar.advance(len(targets))
+
+
+def run_eval(weights: str, data: str | None = None, split: str | None = None, device: str = "auto",
+             batch: int | None = None, workers: int | None = None, progress: bool | None = None) -> dict[str, Any]:
+    """Evaluate; returns {"metrics", "per_class", "context"} (context: what was evaluated, for the tables)."""
+    check_eval_args(data, batch, device)
+    path = resolve_weights(weights)
+    dev = resolve_device(device)
+    model, exp, ckpt = load_model(path, dev)
+    root, fmt, chosen, description = resolve_split(exp, data, split)
+    ds = build_dataset(exp, root, fmt, chosen)
+    cuda = dev.type == "cuda"
+    if cuda:  # as the training process holds its EMA model
+        model.to(memory_format=torch.channels_last)
+        torch.backends.cudnn.benchmark = True
+    n_workers = exp.train.workers if workers is None else workers
+    loader = DataLoader(ds, batch_size=batch or exp.train.batch_size, shuffle=False, num_workers=n_workers,
+                        collate_fn=collate, pin_memory=cuda)
+    bar = ProgressBar(f"eval {chosen}", len(ds), sys.stderr.isatty() if progress is None else progress, stderr=True)
+    try:
+        result = evaluate(model, _Counting(loader, bar), exp, dev)
+    finally:
+        bar.close()
+    gt = np.bincount(np.concatenate([r.labels for r in ds.records]), minlength=len(CLASS_NAMES)) \
+        if ds.records else np.zeros(len(CLASS_NAMES), np.int64)
+    result["context"] = {"weights": str(path), "epoch": ckpt.get("epoch"), "step": ckpt.get("step"),
+                         "data": description, "split": chosen, "images": len(ds), "boxes": gt.tolist(),
+                         "img_size": exp.model.img_size, "device": str(dev)}
+    return result
+
+
+def print_tables(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    c = result["context"]
+    console = Console()
+    at = f" (epoch {c['epoch']}, step {c['step']})" if c.get("epoch") is not None else ""
+    console.print(f"weights  {c['weights']}{at}", highlight=False, soft_wrap=True)
+    console.print(f"data     {c['data']}, split {c['split']}: {c['images']} images, {sum(c['boxes'])} boxes, "
+                  f"letterboxed to {c['img_size']}, on {c['device']}", highlight=False, soft_wrap=True)
+    metrics = Table(title="COCO metrics", title_justify="left")
+    for label in METRIC_LABELS.values():
+        metrics.add_column(label, justify="right")
+    metrics.add_row(*(f"{result['metrics'][k]:.4f}" for k in METRIC_LABELS))
+    console.print(metrics)
+    per_class = Table(title="per class", title_justify="left")
+    per_class.add_column("class")
+    for label in ("boxes", "AP50", "AP50-95", "P", "R"):
+        per_class.add_column(label, justify="right")
+    for i, (name, m) in enumerate(result["per_class"].items()):
+        per_class.add_row(name, str(c["boxes"][i]), *(f"{m[k]:.4f}" for k in ("ap50", "ap50_95", "precision", "recall")))
+    console.print(per_class)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m surgtui.engine.eval_cli",
+                                     description="Validate a checkpoint on a data set, as training validates.")
+    parser.add_argument("weights", help="weights file (best.pt, last.pt) or a run directory")
+    parser.add_argument("data", nargs="?", help="a COCO/YOLO/prepared directory or 'synthetic' "
+                                                "[default: the checkpoint's own validation data]")
+    parser.add_argument("--split", help="split to evaluate [default: the config's val split, or the only one]")
+    parser.add_argument("--json", action="store_true", help='print {"metrics", "per_class"} as JSON')
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N [auto]")
+    parser.add_argument("--batch", type=int, help="images per forward pass [the config's train.batch_size]")
+    parser.add_argument("--workers", type=int, help="data loader workers [the config's train.workers]")
+    a = parser.parse_args(argv)
+
+    def run() -> int:
+        result = run_eval(a.weights, a.data, a.split, a.device, a.batch, a.workers)
+        if a.json:
+            print(json.dumps({"metrics": result["metrics"], "per_class": result["per_class"]}), flush=True)
+        else:
+            print_tables(result)
+        return EXIT_OK
+
+    return main_wrapper(run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""`surgtui launch`: the Textual experiment manager (never imports torch or surgtui.engine)."""

@@ -1,0 +1,173 @@
+"""The Textual app behind `surgtui launch`.
+
+The app owns what outlives a screen: the engine processes it started (reaped so
+they leave no zombies, never killed: quitting the UI leaves runs running) and the
+screen stack. Screens post requests up (messages.py); the app answers them.
+Two modes keep their own stacks: experiments (the editor) and runs (the table);
+a monitor or comparison is pushed on top of the current one.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+
+from surgtui.config import load_experiment
+from surgtui.errors import ConfigError, UserError
+from surgtui.launcher import signal_run, start_engine, wait_exit
+from surgtui.runs import Run, create_run, list_runs
+from surgtui.tui import keymap
+from surgtui.tui.messages import CompareRuns, LaunchExperiment, OpenRun, StopRun
+from surgtui.tui.screens.compare import CompareScreen
+from surgtui.tui.screens.confirm import ConfirmScreen
+from surgtui.tui.screens.experiments import ExperimentsScreen
+from surgtui.tui.screens.help import HelpScreen
+from surgtui.tui.screens.monitor import MonitorScreen
+from surgtui.tui.screens.runs import RunsScreen
+
+REAP_S = 1.0
+
+
+class SurgApp(App[None]):
+    CSS_PATH = Path(__file__).with_name("styles.tcss")  # absolute: subclasses elsewhere find it too
+    TITLE = "surgtui"
+    BINDINGS = keymap.APP
+
+    def __init__(self, experiments_dir: Path, runs_dir: Path) -> None:
+        super().__init__()
+        self.experiments_dir = Path(experiments_dir)
+        self.runs_dir = Path(runs_dir)
+        self.engines: list[tuple[subprocess.Popen, Path]] = []  # started here: reaped, never killed
+        self.add_mode("experiments", lambda: ExperimentsScreen(self.experiments_dir, self.runs_dir))
+        self.add_mode("runs", lambda: RunsScreen(self.runs_dir))
+
+    def on_mount(self) -> None:
+        if not self.is_headless and self.console.color_system in ("standard", "windows"):
+            self.theme = "ansi-dark"  # the terminal's own 16 colours: nothing gets mapped to a near miss
+        self.switch_mode("experiments")
+        self.set_interval(REAP_S, self.reap)
+        self._announce_running()
+
+    @work(thread=True, group="startup")
+    def _announce_running(self) -> None:
+        """Reopening the UI finds the runs that kept going while it was closed."""
+        running = [r for r in list_runs(self.runs_dir) if r.status == "running"]
+        if running:
+            self.notify(f"{len(running)} run(s) running, newest {running[-1].id}: F4 follows it")
+
+    # ------------------------------------------------------------ requests from screens
+
+    def on_launch_experiment(self, message: LaunchExperiment) -> None:
+        run_dir = self.launch(message.path)
+        if run_dir is not None:
+            self.push_screen(MonitorScreen(run_dir))
+
+    def launch(self, path: Path) -> Path | None:
+        """Exactly `surgtui run --detach`: resolve (env overrides included), freeze, start detached."""
+        try:
+            resolved = load_experiment(path)
+        except ConfigError as exc:
+            self.notify(str(exc), title="cannot launch", severity="error")
+            return None
+        run_dir = create_run(self.runs_dir, resolved.experiment.name, resolved.to_toml())
+        try:
+            self.engines.append((start_engine(run_dir), run_dir))
+        except (OSError, UserError) as exc:
+            self.notify(f"could not start the engine: {exc}", title="launch failed", severity="error")
+            return None
+        for note in resolved.notes:
+            self.notify(note, title="override")
+        return run_dir
+
+    def on_open_run(self, message: OpenRun) -> None:
+        self.push_screen(MonitorScreen(message.run_dir))
+
+    def on_compare_runs(self, message: CompareRuns) -> None:
+        self.push_screen(CompareScreen(message.run_dirs))
+
+    def on_stop_run(self, message: StopRun) -> None:
+        run_dir = message.run_dir
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                sent = signal_run(Run.load(run_dir), signal.SIGINT)
+            except UserError as exc:
+                self.notify(str(exc), severity="error")
+                return
+            if sent:
+                self.notify(f"stopping {run_dir.name}: it finishes its step and saves last.pt")
+            else:
+                self.notify(f"{run_dir.name} is not running", severity="warning")
+
+        self.push_screen(ConfirmScreen(
+            f"Stop {run_dir.name}?",
+            "The engine finishes the current step, saves weights/last.pt and ends 'stopped'.\n"
+            "It can be resumed later with `surgtui resume`.", yes="Stop run", no="Keep running"), answered)
+
+    # ------------------------------------------------------------ actions
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_show_experiments(self) -> None:
+        self.switch_mode("experiments")
+
+    def action_show_runs(self) -> None:
+        self.switch_mode("runs")
+
+    def action_follow_latest(self) -> None:
+        runs = list_runs(self.runs_dir)
+        running = [r for r in runs if r.status == "running"]
+        target = (running or runs or [None])[-1]
+        if target is None:
+            self.notify("no runs yet: launch one from an experiment (ctrl+l)", severity="warning")
+        elif isinstance(self.screen, MonitorScreen) and self.screen.run_dir == target.path:
+            self.notify(f"already following {target.id}")
+        else:
+            self.push_screen(MonitorScreen(target.path))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide keys that lead where the user already is (F4 on the runs screen too: enter opens a run).
+
+        The footer has no room to spare at 80 columns.
+        """
+        redundant_on = {"show_experiments": ExperimentsScreen, "show_runs": RunsScreen,
+                        "follow_latest": (MonitorScreen, RunsScreen)}
+        return not isinstance(self.screen, redundant_on.get(action, ()))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Experiments", "Edit and launch experiment files (F2)", self.action_show_experiments)
+        yield SystemCommand("Runs", "All runs: sort, filter, mark, compare (F3)", self.action_show_runs)
+        yield SystemCommand("Follow latest run", "Monitor the newest running run (F4)", self.action_follow_latest)
+        yield SystemCommand("Key bindings", "Every key of every screen (?)", self.action_help)
+        for title, help_text, callback in getattr(screen, "palette_commands", list)():
+            yield SystemCommand(title, help_text, callback)
+
+    def reap(self, ended_wait_s: float = 0.0) -> None:
+        """Collect exit codes of engines this UI started (else they linger as zombies).
+
+        `ended_wait_s`: how long to wait for an engine whose run has already ended (it is exiting).
+        """
+        for proc, run_dir in list(self.engines):
+            if proc.poll() is None and ended_wait_s and Run.load(run_dir).status != "running":
+                wait_exit(proc, run_dir, timeout=ended_wait_s)
+            if proc.poll() is not None:
+                wait_exit(proc, run_dir)
+                self.engines.remove((proc, run_dir))
+
+
+def run_app(experiments_dir: Path, runs_dir: Path, mouse: bool = True) -> None:
+    """Entry point of `surgtui launch`."""
+    app = SurgApp(experiments_dir, runs_dir)
+    app.run(mouse=mouse)
+    app.reap(ended_wait_s=5.0)  # a run that ended just before the quit still gets its exit code

@@ -1,0 +1,1 @@
+"""Screens: each composes widgets, pushes data down to them, and posts requests up to the app."""

@@ -1,0 +1,67 @@
+"""One labelled field of the experiment form, with its error line under it."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Input, Label, Select, Static, Switch
+
+from surgtui.tui.form_model import FieldSpec
+
+
+class FieldRow(Widget):
+    """Shows one field's value and error (set by the form); posts `Edited` when the user changes it."""
+
+    class Edited(Message):
+        def __init__(self, key: str, raw: str | bool) -> None:
+            super().__init__()
+            self.key = key
+            self.raw = raw
+
+    def __init__(self, spec: FieldSpec) -> None:
+        super().__init__(id="field-" + spec.key.replace(".", "-"))
+        self.spec = spec
+
+    def compose(self) -> ComposeResult:
+        spec = self.spec
+        with Horizontal(classes="field-line"):
+            yield Label(spec.label, classes="field-label")
+            if spec.kind == "select":
+                yield Select([(c, c) for c in spec.choices], allow_blank=False, compact=True)
+            elif spec.kind == "switch":
+                yield Switch()
+                yield Label("off", classes="switch-state")  # the word, not only a colour, says on/off
+            else:
+                yield Input(placeholder=spec.hint, compact=True, select_on_focus=False)
+        yield Static("", classes="field-error", markup=False)
+
+    @property
+    def control(self) -> Input | Select | Switch:
+        return self.query_one("Input, Select, Switch")  # type: ignore[return-value]
+
+    def show(self, value: str | bool, error: str, edited: bool) -> None:
+        """Attributes down: the form sets what to show; no Changed message echoes back."""
+        control = self.control
+        with self.prevent(Input.Changed, Select.Changed, Switch.Changed):
+            if control.value != value:
+                control.value = value
+        if isinstance(control, Switch):
+            self.query_one(".switch-state", Label).update("on" if value else "off")
+        self.query_one(".field-error", Static).update(f"✗ {error}" if error else "")
+        self.set_class(bool(error), "-invalid")
+        self.set_class(edited, "-edited")
+        self.query_one(".field-label", Label).update(self.spec.label + (" *" if edited else ""))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.post_message(self.Edited(self.spec.key, event.value))
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        self.post_message(self.Edited(self.spec.key, str(event.value)))
+
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        event.stop()
+        self.post_message(self.Edited(self.spec.key, event.value))

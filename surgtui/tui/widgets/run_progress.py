@@ -1,0 +1,48 @@
+"""Status, epoch/step progress, ETA and throughput of one run."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import ProgressBar, Static
+
+from surgtui.run_state import fmt_duration
+from surgtui.tui.follower import RunView
+
+# A symbol and a word per status: readable without colour too.
+STATUS_STYLE = {
+    "running": ("●", "bold green"),
+    "finished": ("✓", "bold cyan"),
+    "stopped": ("■", "bold yellow"),
+    "failed": ("✗", "bold red"),
+    "crashed": ("✗", "bold red"),
+    "created": ("○", "dim"),
+}
+
+
+def status_text(status: str) -> Text:
+    symbol, style = STATUS_STYLE.get(status, ("?", ""))
+    return Text(f"{symbol} {status}", style=style)
+
+
+class RunProgress(Vertical):
+    def compose(self) -> ComposeResult:
+        yield Static("", id="run-title")
+        with Horizontal(id="run-bar"):
+            yield ProgressBar(total=1, show_eta=False, id="run-progress-bar")
+            yield Static("", id="run-stats")
+
+    def show(self, view: RunView) -> None:
+        title = status_text(view.status)
+        title.append(f"  {view.run_id}", style="bold")
+        title.append(f"  {view.experiment}  {view.device}".rstrip(), style="dim")
+        if view.reason:
+            title.append(f"  {view.reason}", style="italic")
+        self.query_one("#run-title", Static).update(title)
+        if view.total_steps:
+            self.query_one(ProgressBar).update(total=view.total_steps, progress=view.step)
+        speed = f"{view.imgs_per_s:.1f} img/s" if view.imgs_per_s else "-- img/s"
+        eta = "" if view.status != "running" else f"  ETA {fmt_duration(view.eta_s)}"
+        self.query_one("#run-stats", Static).update(
+            f"epoch {view.epoch}/{view.epochs}  step {view.step}/{view.total_steps}{eta}  {speed}")

@@ -1,0 +1,179 @@
+"""Experiments screen: list, edit, validate at the field, diff, save, save as, revert."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from textual.widgets import Static
+
+from surgtui.tui.app import SurgApp
+from surgtui.tui.screens.confirm import ConfirmScreen
+from surgtui.tui.screens.experiments import ExperimentsScreen
+from surgtui.tui.widgets.experiment_list import ExperimentList
+from test_tui_fixtures import copy_experiments, type_into, wait_until, write_run
+
+LR_LINE = "lr = 0.001                # learning rate of the neck and heads (randomly initialised)"
+
+
+@pytest.fixture
+def dirs(tmp_path: Path) -> tuple[Path, Path]:
+    return copy_experiments(tmp_path / "experiments"), tmp_path / "runs"
+
+
+async def _ready(pilot) -> ExperimentsScreen:
+    screen = pilot.app.screen
+    await wait_until(pilot, lambda: screen.draft is not None, what="the first experiment to load")
+    return screen
+
+
+def _error(screen: ExperimentsScreen, key: str) -> str:
+    return str(screen.query_one(f"#field-{key.replace('.', '-')} .field-error", Static).render())
+
+
+def test_list_shows_files_variants_and_last_best_map(dirs: tuple[Path, Path]) -> None:
+    exps, runs = dirs
+    write_run(runs, "focal", quality=1.2)
+
+    async def scenario() -> None:
+        async with SurgApp(exps, runs).run_test(size=(100, 30)) as pilot:
+            screen = await _ready(pilot)
+            table = screen.query_one(ExperimentList)
+            await wait_until(pilot, lambda: table.row_count == 3, what="three experiments")
+            rows = {table.get_row_at(i)[1].plain: table.get_row_at(i) for i in range(table.row_count)}
+            assert set(rows) == {"baseline", "focal", "smoke"}
+            assert rows["focal"][2] == "Focal"
+            assert rows["focal"][3].plain == "0.4669"  # best mAP50-95 of its latest run
+            assert rows["smoke"][3].plain == ""
+
+    asyncio.run(scenario())
+
+
+def test_edit_save_changes_only_that_value_and_keeps_comments(dirs: tuple[Path, Path]) -> None:
+    exps, runs = dirs
+    path = exps / "baseline.toml"
+    before = path.read_text()
+
+    async def scenario() -> None:
+        async with SurgApp(exps, runs).run_test(size=(100, 30)) as pilot:
+            screen = await _ready(pilot)
+            await type_into(pilot, "#field-optim-lr Input", "0.002")
+            assert screen.draft.edits == {"optim.lr": 0.002}
+            await pilot.press("ctrl+s")
+            await wait_until(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), what="the diff")
+            diff = pilot.app.screen.body.plain
+            assert "-" + LR_LINE in diff and "+" + LR_LINE.replace("0.001", "0.002") in diff
+            assert path.read_text() == before  # nothing written before the answer
+            await pilot.press("y")
+            await wait_until(pilot, lambda: not screen.draft.dirty, what="the save")
+
+    asyncio.run(scenario())
+    assert path.read_text() == before.replace(LR_LINE, LR_LINE.replace("0.001", "0.002"))
+
+
+def test_invalid_value_is_flagged_at_the_field_and_never_saved(dirs: tuple[Path, Path]) -> None:
+    exps, runs = dirs
+    path = exps / "baseline.toml"
+    before = path.read_text()
+
+    async def scenario() -> None:
+        async with SurgApp(exps, runs).run_test(size=(100, 30), notifications=True) as pilot:
+            screen = await _ready(pilot)
+            await type_into(pilot, "#field-model-img_size Input", "100")
+            await type_into(pilot, "#field-optim-weight_decay Input", "-1")
+            assert "multiple of 32" in _error(screen, "model.img_size")
+            assert "must be >= 0" in _error(screen, "optim.weight_decay")
+            assert _error(screen, "optim.lr") == ""
+            await pilot.press("ctrl+s")
+            await pilot.pause(0.2)
+            assert not isinstance(pilot.app.screen, ConfirmScreen)  # no diff offered for an invalid form
+            assert any("not saved" in (n.title or "") for n in pilot.app._notifications)
+            await pilot.press("ctrl+n")  # nor a save-as
+            await pilot.pause(0.2)
+            assert isinstance(pilot.app.screen, ExperimentsScreen)
+            await type_into(pilot, "#field-model-img_size Input", "640")  # fixed: the error goes
+            assert _error(screen, "model.img_size") == ""
+
+    asyncio.run(scenario())
+    assert path.read_text() == before
+    assert sorted(p.name for p in exps.iterdir()) == ["baseline.toml", "focal.toml", "smoke.toml"]
+
+
+def test_cancelled_diff_writes_nothing_and_revert_drops_edits(dirs: tuple[Path, Path]) -> None:
+    exps, runs = dirs
+    before = (exps / "baseline.toml").read_text()
+
+    async def scenario() -> None:
+        async with SurgApp(exps, runs).run_test(size=(100, 30)) as pilot:
+            screen = await _ready(pilot)
+            await type_into(pilot, "#field-train-epochs Input", "7")
+            await pilot.press("ctrl+s")
+            await wait_until(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), what="the diff")
+            await pilot.press("n")
+            await wait_until(pilot, lambda: pilot.app.screen is screen, what="the dialog to close")
+            assert screen.draft.edits == {"train.epochs": 7}
+            await pilot.press("ctrl+r")
+            assert not screen.draft.dirty
+            assert screen.query_one("#field-train-epochs Input").value == "50"
+
+    asyncio.run(scenario())
+    assert (exps / "baseline.toml").read_text() == before
+
+
+def test_save_as_writes_a_new_experiment_and_leaves_the_original(dirs: tuple[Path, Path]) -> None:
+    exps, runs = dirs
+    before = (exps / "smoke.toml").read_text()
+
+    async def scenario() -> None:
+        async with SurgApp(exps, runs).run_test(size=(100, 30)) as pilot:
+            screen = await _ready(pilot)
+            table = screen.query_one(ExperimentList)
+            await wait_until(pilot, lambda: table.row_count == 3, what="the list")
+            await pilot.press("down", "down")  # smoke
+            await wait_until(pilot, lambda: screen.draft.path.name == "smoke.toml", what="smoke.toml")
+            screen.query_one("#field-loss-focal Switch").focus()
+            await pilot.press("space")
+            assert screen.draft.edits == {"loss.focal": True}
+            await pilot.press("ctrl+n")
+            await pilot.pause(0.1)
+            await pilot.press("ctrl+u", *"smoke-focal", "enter")
+            await wait_until(pilot, lambda: (exps / "smoke-focal.toml").exists(), what="the new file")
+            await wait_until(pilot, lambda: screen.draft.path.name == "smoke-focal.toml", what="its selection")
+
+    asyncio.run(scenario())
+    new = (exps / "smoke-focal.toml").read_text()
+    assert (exps / "smoke.toml").read_text() == before
+    assert 'name = "smoke-focal"' in new and "focal = true" in new
+    assert "# Smoke test: a tiny run" in new  # comments come along
+
+
+def test_a_new_variant_shows_its_preset_in_fields_the_file_does_not_set(dirs: tuple[Path, Path]) -> None:
+    exps, runs = dirs
+
+    async def scenario() -> None:
+        async with SurgApp(exps, runs).run_test(size=(100, 30)) as pilot:
+            screen = await _ready(pilot)
+            await pilot.press("down", "down")  # smoke.toml sets no loss keys
+            await wait_until(pilot, lambda: screen.draft.path.name == "smoke.toml", what="smoke.toml")
+            screen.query_one("#field-variant Select").value = "YOLOv5-Legacy"
+            await pilot.pause(0.1)
+            assert screen.query_one("#field-loss-assignment Select").value == "size"
+            assert screen.query_one("#field-loss-coord Input").value == "0.05"
+            assert screen.draft.edits == {"variant": "YOLOv5-Legacy"}
+
+    asyncio.run(scenario())
+
+
+def test_enter_on_the_list_moves_into_the_form_and_escape_back(dirs: tuple[Path, Path]) -> None:
+    exps, runs = dirs
+
+    async def scenario() -> None:
+        async with SurgApp(exps, runs).run_test(size=(100, 30)) as pilot:
+            screen = await _ready(pilot)
+            await pilot.press("enter")
+            assert pilot.app.focused is screen.query_one("#field-variant Select")
+            await pilot.press("escape")
+            assert isinstance(pilot.app.focused, ExperimentList)
+
+    asyncio.run(scenario())

@@ -1,0 +1,168 @@
+"""Monitor: min/max downsampling, the batch tail, folding events, and the screen on finished and live runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from surgtui.events import EventTail, EventVersionError, EventWriter
+from surgtui.tui.app import SurgApp
+from surgtui.tui.follower import RunFollower
+from surgtui.tui.screens.monitor import MonitorScreen
+from surgtui.tui.series import MinMaxSeries
+from surgtui.tui.tail import BatchTail
+from surgtui.tui.widgets.curve_plot import CurvePlot
+from surgtui.tui.widgets.log_pane import LogPane
+from surgtui.tui.widgets.run_progress import RunProgress
+from test_tui_fixtures import (
+    DEAD_PID,
+    T0,
+    FrozenClock,
+    copy_experiments,
+    frozen_events_clock,
+    wait_until,
+    write_run,
+)
+
+# ---------------------------------------------------------------- pure parts
+
+
+def test_series_keeps_memory_flat_and_every_extreme() -> None:
+    s = MinMaxSeries(capacity=64)
+    ys = [math.sin(i / 50) for i in range(100_000)]
+    ys[12_345], ys[67_890] = 50.0, -50.0  # two single-step spikes
+    for i in range(0, 100_000, 777):  # uneven batches, as polls deliver them
+        s.extend(list(range(i, min(i + 777, 100_000))), ys[i:i + 777])
+    assert len(s) == 100_000 and len(s._buckets) <= 64
+    xs, out = s.points(40)
+    assert len(out) <= 80 and xs == sorted(xs)
+    assert max(out) == 50.0 and min(out) == -50.0
+    assert xs[out.index(50.0)] == 12_345 and xs[out.index(-50.0)] == 67_890
+
+
+def test_series_skips_gaps_and_keeps_small_data_exact() -> None:
+    s = MinMaxSeries()
+    s.extend([1, 2, 3], [0.5, None, 0.25])
+    assert s.points(100) == ([1, 3], [0.5, 0.25]) and s.last == 0.25
+
+
+def _lines(*events: dict) -> bytes:
+    return b"".join(json.dumps(e).encode() + b"\n" for e in events)
+
+
+def test_batch_tail_reads_like_event_tail(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    good = {"v": 1, "type": "step", "time": 1.0, "step": 1}
+    content = (_lines(good) + b"not json\n" + b"\n" + _lines({"v": 1, "type": "mystery"}, good | {"step": 2})
+               + b'{"v": 1, "type": "log", "time": 2.0, "message": "half')
+    path.write_bytes(content)
+    fast, slow = BatchTail(path), EventTail(path)
+    assert fast.poll() == slow.poll() == [good, good | {"step": 2}]
+    with path.open("ab") as fh:
+        fh.write(b' a line"}\n' + _lines(good | {"step": 3}))
+    assert fast.poll() == slow.poll()
+    assert [e["type"] for e in fast.poll()] == []
+    with path.open("ab") as fh:
+        fh.write(_lines({"v": 2, "type": "step"}))
+    with pytest.raises(EventVersionError):
+        fast.poll()
+
+
+def test_follower_folds_a_finished_run(tmp_path: Path) -> None:
+    run = write_run(tmp_path, "smoke")
+    f = RunFollower(run)
+    while f.poll():
+        pass
+    v = f.view(buckets=30)
+    assert (v.status, v.epoch, v.epochs, v.step, v.total_steps) == ("finished", 6, 6, 120, 120)
+    assert sorted(v.loss_curves) == ["class", "conf", "coord", "total"]
+    assert sorted(v.lr_curves) == ["backbone", "head"]
+    assert all(len(xs) <= 60 for xs, _ in v.loss_curves.values())
+    head = v.lr_curves["head"][1]
+    assert max(head) == pytest.approx(math.log10(0.002), abs=0.02)  # log10 of the peak lr
+    assert v.val_curves["map50_95"][0] == [1, 2, 3, 4, 5, 6]
+    assert v.best == {"epoch": 6, "value": pytest.approx(0.45 * (1 - math.exp(-2)))}
+    assert v.clip_share == pytest.approx(7 / 120)
+    assert ("warning", "learning rate warmup ends at step 12") in v.logs
+
+
+def test_follower_reports_a_crash_with_the_engine_stderr(tmp_path: Path) -> None:
+    run = write_run(tmp_path, "smoke", end=None, done_epochs=1)
+    f = RunFollower(run)
+    while f.poll():
+        pass
+    assert f.status == "created" and f.log_count == 1  # never started by a launcher: not a crash
+    run = write_run(tmp_path / "b", "smoke", end=None, done_epochs=1, pid=DEAD_PID)
+    (run / "stderr.log").write_text("Traceback (most recent call last):\nRuntimeError: boom\n")
+    f = RunFollower(run)
+    while f.poll():
+        pass
+    v = f.view(10)
+    assert v.status == "crashed"
+    assert ("error", "stderr: RuntimeError: boom") in v.logs
+    assert not f.poll()  # reported once
+
+
+# ---------------------------------------------------------------- the screen
+
+
+def _log_text(screen: MonitorScreen) -> str:
+    return "".join(str(line.text) for line in screen.query_one(LogPane).lines)
+
+
+async def _monitor(pilot, run_dir: Path) -> MonitorScreen:
+    screen = MonitorScreen(run_dir, poll_s=0.05)
+    await pilot.app.push_screen(screen)
+    await wait_until(pilot, lambda: screen.drawn, what="the plots")
+    return screen
+
+
+def test_monitor_shows_a_finished_run(tmp_path: Path) -> None:
+    exps = copy_experiments(tmp_path / "experiments")
+    run = write_run(tmp_path / "runs", "smoke")
+
+    async def scenario() -> None:
+        async with SurgApp(exps, tmp_path / "runs").run_test(size=(100, 30)) as pilot:
+            screen = await _monitor(pilot, run)
+            progress = screen.query_one(RunProgress)
+            assert "✓ finished" in str(progress.query_one("#run-title").render())
+            assert "epoch 6/6  step 120/120" in str(progress.query_one("#run-stats").render())
+            assert "mAP50-95 0.389" in str(screen.query_one("#val-latest").render())
+            assert "clipped 5.8% of 120 steps" in str(screen.query_one("#grad-text").render())
+            assert "warning: learning rate warmup ends at step" in _log_text(screen)
+            plot = screen.query_one("#plot-loss", CurvePlot)
+            assert "total" in plot.render().plain and "120.0" in plot.render().plain  # legend, last step
+            await pilot.press("s")  # a finished run cannot be stopped: nothing to confirm
+            assert pilot.app.screen is screen
+
+    asyncio.run(scenario())
+
+
+def test_monitor_follows_a_live_run_as_events_arrive(tmp_path: Path) -> None:
+    exps = copy_experiments(tmp_path / "experiments")
+    run = write_run(tmp_path / "runs", "smoke", end=None, done_epochs=1)
+
+    async def scenario() -> None:
+        async with SurgApp(exps, tmp_path / "runs").run_test(size=(100, 30)) as pilot:
+            screen = await _monitor(pilot, run)
+            assert screen.view.step == 20
+            clock = FrozenClock(T0 + 100)
+            with frozen_events_clock(clock), EventWriter(run) as w, (run / "events.jsonl").open("a") as raw:
+                w.step(2, 21, {"backbone": 1e-4, "head": 1e-3}, 25.0, True,
+                       {"coord": 0.1, "conf": 0.2, "class": 0.1, "total": 0.4}, 15.0)
+                raw.write('{"v":1,"type":"log","time":1764000101,"level":"error","mes')  # half a line
+                raw.flush()
+                await wait_until(pilot, lambda: screen.view.step == 21, what="step 21")
+                raw.write('sage":"data loader stalled"}\n')
+                raw.flush()
+                await wait_until(pilot, lambda: screen.view.log_count == 2, what="the completed log line")
+            assert "(last step clipped)" in str(screen.query_one("#grad-text").render())
+            assert "error: data loader stalled" in _log_text(screen)
+            await wait_until(pilot, lambda: screen.drawn, what="the plots to catch up")
+            assert screen.query_one("#plot-loss", CurvePlot).curves["total"][0][-1] == 21
+
+    asyncio.run(scenario())
