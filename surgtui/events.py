@@ -147,6 +147,24 @@ def parse_line(line: bytes | str) -> dict[str, Any] | None:
     return event
 
 
+def _parse_batch(lines: list[bytes]) -> list[dict[str, Any]] | None:
+    """All lines in one json call (about twice as fast as one call per line on long
+    histories), or None when any line is malformed, not an event, or from a newer version."""
+    try:
+        events = json.loads(b"[" + b",".join(lines) + b"]")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if len(events) != len(lines):
+        return None
+    for e in events:
+        if not isinstance(e, dict) or "type" not in e:
+            return None
+        v = e.get("v", 1)
+        if isinstance(v, int) and v > SCHEMA_VERSION:
+            return None  # parse_line raises the version error with its message
+    return events
+
+
 class EventTail:
     """Incremental reader of a growing events.jsonl.
 
@@ -171,14 +189,14 @@ class EventTail:
             return []
         self.offset += len(chunk)
         data = self._partial + chunk
-        lines = data.split(b"\n")
-        self._partial = lines.pop()
-        events = []
-        for line in lines:
-            event = parse_line(line) if line.strip() else None
-            if event is not None and (self.known_types is None or event["type"] in self.known_types):
-                events.append(event)
-        return events
+        cut = data.rfind(b"\n") + 1
+        self._partial = data[cut:]
+        lines = [line for line in data[:cut].split(b"\n") if line.strip()]
+        events = _parse_batch(lines)
+        if events is None:  # some line is odd: sort it out line by line
+            events = [e for e in map(parse_line, lines) if e is not None]
+        known = self.known_types
+        return [e for e in events if known is None or e["type"] in known]
 
     def follow(self, interval: float = 0.2, stop: Any = None) -> Iterator[list[dict[str, Any]]]:
         """Yield batches of new events forever (or until `stop()` is true), sleeping when idle."""

@@ -106,3 +106,19 @@ def test_reopened_writer_keeps_the_history(tmp_path: Path) -> None:
         w.val(epoch=2, metrics={"map50_95": 0.1}, per_class={})
     s = read_json(tmp_path / "summary.json")
     assert s["best"]["value"] == 0.4 and s["last"]["metrics"]["map50_95"] == 0.1
+
+
+def test_a_read_mixing_good_and_bad_lines_keeps_every_good_one(tmp_path: Path) -> None:
+    path = tmp_path / EVENTS_FILE
+    good = {"v": 1, "type": "log", "time": 1.0, "level": "info", "message": "m"}
+    line = (json.dumps(good) + "\n").encode()
+    path.write_bytes(line + b"not json\n\n" + b'{"v": 1, "type": "mystery"}\n' + line + b'{"v": 1, "type": "log", "ti')
+    tail = EventTail(path)
+    assert tail.poll() == [good, good]
+    with path.open("ab") as fh:
+        fh.write(b'me": 2.0, "level": "info", "message": "joined"}\n' + line)
+    assert [e["message"] for e in tail.poll()] == ["joined", "m"]
+    with path.open("ab") as fh:
+        fh.write(b'{"v": 2, "type": "log"}\n')
+    with pytest.raises(EventVersionError):
+        tail.poll()

@@ -133,7 +133,9 @@ def test_launch_and_stop_the_real_engine(tmp_path: Path) -> None:
             await wait_until(pilot, lambda: monitor.view is not None and monitor.view.step >= 2, timeout=240,
                              what="the engine's first steps (importing torch takes a while)")
             assert monitor.view.run_id == monitor.run_dir.name and monitor.view.device == "cpu"
-            assert monitor.query_one("#plot-loss").curves  # its loss curves are on screen
+            # Plots redraw on a timer: the loss curves follow the steps within a second or so.
+            await wait_until(pilot, lambda: bool(monitor.query_one("#plot-loss").curves), timeout=10,
+                             what="the loss curves on screen")
             await _stop(pilot, monitor, timeout=120)
             return monitor.run_dir
 

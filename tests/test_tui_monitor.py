@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from surgtui.events import EventTail, EventVersionError, EventWriter
+from surgtui.events import EventWriter
 from surgtui.tui.app import SurgApp
 from surgtui.tui.follower import RunFollower
 from surgtui.tui.screens.monitor import MonitorScreen
 from surgtui.tui.series import MinMaxSeries
-from surgtui.tui.tail import BatchTail
 from surgtui.tui.widgets.curve_plot import CurvePlot
 from surgtui.tui.widgets.log_pane import LogPane
 from surgtui.tui.widgets.run_progress import RunProgress
@@ -52,24 +51,6 @@ def test_series_skips_gaps_and_keeps_small_data_exact() -> None:
 
 def _lines(*events: dict) -> bytes:
     return b"".join(json.dumps(e).encode() + b"\n" for e in events)
-
-
-def test_batch_tail_reads_like_event_tail(tmp_path: Path) -> None:
-    path = tmp_path / "events.jsonl"
-    good = {"v": 1, "type": "step", "time": 1.0, "step": 1}
-    content = (_lines(good) + b"not json\n" + b"\n" + _lines({"v": 1, "type": "mystery"}, good | {"step": 2})
-               + b'{"v": 1, "type": "log", "time": 2.0, "message": "half')
-    path.write_bytes(content)
-    fast, slow = BatchTail(path), EventTail(path)
-    assert fast.poll() == slow.poll() == [good, good | {"step": 2}]
-    with path.open("ab") as fh:
-        fh.write(b' a line"}\n' + _lines(good | {"step": 3}))
-    assert fast.poll() == slow.poll()
-    assert [e["type"] for e in fast.poll()] == []
-    with path.open("ab") as fh:
-        fh.write(_lines({"v": 2, "type": "step"}))
-    with pytest.raises(EventVersionError):
-        fast.poll()
 
 
 def test_follower_folds_a_finished_run(tmp_path: Path) -> None:

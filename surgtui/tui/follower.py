@@ -16,11 +16,10 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from surgtui.events import EVENTS_FILE, EventVersionError
+from surgtui.events import EVENTS_FILE, EventTail, EventVersionError
 from surgtui.run_state import RunState
 from surgtui.runs import RUN_JSON, pid_alive, read_json
 from surgtui.tui.series import MinMaxSeries
-from surgtui.tui.tail import BatchTail
 
 LOSS_KEYS = ("coord", "conf", "class", "total")
 VAL_KEYS = ("map50", "map50_95", "precision", "recall", "mean_iou")
@@ -69,7 +68,7 @@ class RunFollower:
 
     def __init__(self, run_dir: Path, capacity: int = 1024) -> None:
         self.run_dir = Path(run_dir)
-        self.tail = BatchTail(self.run_dir / EVENTS_FILE)
+        self.tail = EventTail(self.run_dir / EVENTS_FILE)
         self.state = RunState(run_id=self.run_dir.name)
         self.capacity = capacity
         self.loss: dict[str, MinMaxSeries] = {k: MinMaxSeries(capacity) for k in LOSS_KEYS}
