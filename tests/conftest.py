@@ -26,3 +26,15 @@ def surgtui(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
     """Run the real CLI in a subprocess, as a user would."""
     return subprocess.run([sys.executable, "-m", "surgtui", *args], cwd=cwd or ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout, input=input)
+
+
+def kill_leftover_engines(root: Path) -> None:
+    """After a failed check, leave no detached engine training in the background."""
+    import signal as _signal
+
+    from surgtui.launcher import signal_run
+    from surgtui.runs import list_runs
+
+    for runs_dir in {p.parent.parent for p in root.glob("**/runs/*/run.json")}:
+        for run in list_runs(runs_dir):
+            signal_run(run, _signal.SIGKILL)

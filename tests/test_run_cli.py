@@ -13,10 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, surgtui
+from conftest import ROOT, kill_leftover_engines, surgtui
 from surgtui.config import experiment_to_toml
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_engines(tmp_path: Path):
+    yield
+    kill_leftover_engines(tmp_path)
 
 TINY = """
 name = "tiny"

@@ -139,7 +139,11 @@ def test_launch_and_stop_the_real_engine(tmp_path: Path) -> None:
             await _stop(pilot, monitor, timeout=120)
             return monitor.run_dir
 
-    run_dir = asyncio.run(scenario())
+    try:
+        run_dir = asyncio.run(scenario())
+    finally:  # a failed check must not leave a 500-epoch engine running
+        for run in list_runs(runs_dir):
+            launcher.signal_run(run, signal.SIGKILL)
     assert Run.load(run_dir).status == "stopped"
     assert (run_dir / "weights" / "last.pt").is_file()
 
