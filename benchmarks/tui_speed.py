@@ -12,7 +12,6 @@ as the engine is.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import statistics
 import subprocess
@@ -24,7 +23,7 @@ from pathlib import Path
 from textual import events
 from textual.binding import Binding
 
-from surgtui.events import EVENTS_FILE, SUMMARY_FILE, read_events
+from surgtui.events import EVENTS_FILE, SUMMARY_FILE, encode_event, make_event, read_events, step_fields
 from surgtui.fileio import write_json_atomic
 from surgtui.runs import create_run, proc_start_time, update_run_json
 from surgtui.summary import Summary
@@ -43,15 +42,16 @@ def _run_start(run_id: str, total: int) -> dict:
 
 
 def _step(i: int) -> dict:
-    return {"v": 1, "type": "step", "time": time.time(), "epoch": i // 1000 + 1, "step": i,
-            "lr": {"backbone": 1e-4 * (1 + (i % 100) / 100), "head": 1e-3 * (1 + (i % 100) / 100)},
-            "grad_norm": 3.0 + (i % 37) / 5, "clipped": i % 37 == 0,
-            "loss": {"coord": 0.1 + (i % 11) / 100, "conf": 0.5 - i / 1e7, "class": 0.2, "total": 0.8},
-            "imgs_per_s": 120.0}
+    # Numbers as the engine writes them (EventWriter.step): float32 noise past the 7th digit cut.
+    return make_event("step", **step_fields(
+        i // 1000 + 1, i, {"backbone": 1e-4 * (1 + (i % 100) / 100), "head": 1e-3 * (1 + (i % 100) / 100)},
+        3.0 + (i % 37) / 5 + 1e-9 * i, i % 37 == 0,
+        {"coord": 0.1 + (i % 11) / 100 + 1e-9 * i, "conf": 0.5 - i / 1e7, "class": 0.2 + 1 / (i + 3), "total": 0.8},
+        120.0 + (i % 13) / 7))
 
 
 def _line(e: dict) -> str:
-    return json.dumps(e, separators=(",", ":")) + "\n"
+    return encode_event(e) + "\n"
 
 
 def writer(run_dir: Path, n: int, rate: float) -> None:

@@ -147,3 +147,14 @@ def test_monitor_follows_a_live_run_as_events_arrive(tmp_path: Path) -> None:
             assert screen.query_one("#plot-loss", CurvePlot).curves["total"][0][-1] == 21
 
     asyncio.run(scenario())
+
+
+def test_a_long_history_folded_in_a_child_process_gives_the_same_view(tmp_path: Path) -> None:
+    from surgtui.tui.history import fold, fold_in_child
+
+    run = write_run(tmp_path, "smoke")
+    child = fold_in_child(run, 1024)
+    here = fold(run, 1024)
+    assert child.tail.offset == here.tail.offset > 0
+    assert child.view(40) == here.view(40)
+    child.poll()  # and it keeps following from where the child stopped

@@ -26,6 +26,7 @@ from surgtui.events import EVENTS_FILE
 from surgtui.run_table import METRIC_LABELS
 from surgtui.tui import keymap
 from surgtui.tui.follower import VAL_KEYS, RunFollower, RunView
+from surgtui.tui.history import caught_up
 from surgtui.tui.messages import StopRun
 from surgtui.tui.widgets.curve_plot import CurvePlot
 from surgtui.tui.widgets.grad_gauge import GradGauge
@@ -96,6 +97,7 @@ class MonitorScreen(Screen):
     def _follow(self) -> None:
         worker = get_current_worker()
         events = self.run_dir / EVENTS_FILE
+        self.follower = caught_up(self.run_dir)  # a long history folds on the other core
         dirty, shown_at = True, time.monotonic()
         while not worker.is_cancelled:
             dirty = self.follower.poll() or dirty
