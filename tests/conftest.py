@@ -38,3 +38,41 @@ def kill_leftover_engines(root: Path) -> None:
     for runs_dir in {p.parent.parent for p in root.glob("**/runs/*/run.json")}:
         for run in list_runs(runs_dir):
             signal_run(run, _signal.SIGKILL)
+
+
+def one_line_error(r: subprocess.CompletedProcess) -> str:
+    """A user error as the CLI must print it: exit 2, one line on stderr, no traceback."""
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("surgtui: error: "), r.stderr
+    assert "Traceback" not in r.stdout + r.stderr
+    return lines[0]
+
+
+TINY_EXPERIMENT = """
+name = "{name}"
+variant = "YOLOv5-Nano"
+[model]
+pretrained = false
+img_size = 64
+[train]
+epochs = {epochs}
+batch_size = 4
+device = "cpu"
+workers = 0
+[data.synthetic]
+train = 8
+val = 4
+width = 128
+height = 72
+[logging]
+log_every = 1
+{extra}
+"""
+
+
+def tiny_experiment(tmp_path: Path, epochs: int = 3, name: str = "tiny", extra: str = "") -> Path:
+    """An experiment file that trains for real in seconds: 64 px, 8 synthetic frames."""
+    p = tmp_path / f"{name}.toml"
+    p.write_text(TINY_EXPERIMENT.format(name=name, epochs=epochs, extra=extra))
+    return p

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import surgtui
+from conftest import one_line_error, surgtui
 from trained_run import EPOCHS, TrainedRun, trained_run  # noqa: F401
 
 pytest.importorskip("torch")
@@ -56,14 +56,6 @@ def test_eval_tables_and_other_data(trained_run: TrainedRun, tmp_path: Path) -> 
     assert f"{expected['metrics']['map50']:.4f}" in out
     assert f"{expected['per_class']['needle_driver']['ap50_95']:.4f}" in out
     assert "Traceback" not in r.stderr
-
-
-def one_line_error(r) -> str:
-    assert r.returncode == 2, (r.stdout, r.stderr)
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("surgtui: error: "), r.stderr
-    assert "Traceback" not in r.stdout + r.stderr
-    return lines[0]
 
 
 def test_bad_data_or_weights_fail_before_the_engine_starts(tmp_path: Path) -> None:

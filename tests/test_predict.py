@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import surgtui
+from conftest import one_line_error, surgtui
 from surgtui.data.synth import video_frames
 from surgtui.data.video import decode_frames
 from trained_run import FRAMES, HEIGHT, SEED, WIDTH, TrainedRun, trained_run  # noqa: F401
@@ -60,14 +60,6 @@ def check_document(doc: dict, n_images: int, width: int, height: int) -> None:
         assert a["image_id"] in ids and 0.25 <= a["score"] <= 1
         assert a["category"] == ["needle", "needle_driver"][a["category_id"] - 1]
         assert 0 <= x and 0 <= y and w > 0 and h > 0 and x + w <= width + 1e-6 and y + h <= height + 1e-6
-
-
-def one_line_error(r) -> str:
-    assert r.returncode == 2, (r.stdout, r.stderr)
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("surgtui: error: "), r.stderr
-    assert "Traceback" not in r.stdout + r.stderr
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, kill_leftover_engines, surgtui
+from conftest import ROOT, kill_leftover_engines, surgtui, tiny_experiment
 from surgtui.config import experiment_to_toml
 
 pytestmark = pytest.mark.slow
@@ -24,31 +24,8 @@ def _no_leftover_engines(tmp_path: Path):
     yield
     kill_leftover_engines(tmp_path)
 
-TINY = """
-name = "tiny"
-variant = "YOLOv5-Nano"
-[model]
-pretrained = false
-img_size = 64
-[train]
-epochs = {epochs}
-batch_size = 4
-device = "cpu"
-workers = 0
-[data.synthetic]
-train = 8
-val = 4
-width = 128
-height = 72
-[logging]
-log_every = 1
-"""
-
-
 def tiny(tmp_path: Path, epochs: int = 3) -> Path:
-    p = tmp_path / "tiny.toml"
-    p.write_text(TINY.format(epochs=epochs))
-    return p
+    return tiny_experiment(tmp_path, epochs)
 
 
 def events(run_dir: Path) -> list[dict]:

@@ -8,37 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import surgtui
+from conftest import surgtui, tiny_experiment
 from wandb_records import history
 
 pytestmark = pytest.mark.slow
 
-TINY = """
-name = "wb"
-variant = "YOLOv5-Nano"
-[model]
-pretrained = false
-img_size = 64
-[train]
-epochs = 2
-batch_size = 4
-device = "cpu"
-workers = 0
-[data.synthetic]
-train = 8
-val = 4
-width = 128
-height = 72
-[logging]
-wandb = true
-wandb_project = "surgtui-tests"
-log_every = 1
-"""
-
-
 def run_tiny(tmp_path: Path, **env: str) -> tuple[Path, list[dict]]:
-    exp = tmp_path / "wb.toml"
-    exp.write_text(TINY)
+    exp = tiny_experiment(tmp_path, epochs=2, name="wb", extra='wandb = true\nwandb_project = "surgtui-tests"')
     full = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
     full.update(env, WANDB_DIR=str(tmp_path), WANDB_CONFIG_DIR=str(tmp_path / "wbconfig"), HOME=str(tmp_path))
     r = surgtui("run", str(exp), "--runs-dir", str(tmp_path / "runs"), env=full)
