@@ -80,7 +80,7 @@ def render(state: RunState, stopping: bool = False) -> Any:
         style = "red" if state.clipped else "green"
         gauge = Text(f"{state.grad_norm:.3f}", style=style)
         if clip:
-            gauge.append(f" / clip {clip:g}   clipped {state.clip_share:.0%} of steps", style="dim")
+            gauge.append(f" / clip {clip:g}   clipped in {state.clip_share:.0%} of logged steps", style="dim")
         grid.add_row("grad norm", gauge)
     grid.add_row("loss", "  ".join(f"{k} {_num(v)}" for k, v in state.loss.items()) or "--")
     if state.val:

@@ -113,7 +113,7 @@ def test_monitor_shows_a_finished_run(tmp_path: Path) -> None:
             assert "✓ finished" in str(progress.query_one("#run-title").render())
             assert "epoch 6/6  step 120/120" in str(progress.query_one("#run-stats").render())
             assert "mAP50-95 0.389" in str(screen.query_one("#val-latest").render())
-            assert "clipped 5.8% of 120 steps" in str(screen.query_one("#grad-text").render())
+            assert "clipped 5.8% of 120 logged steps" in str(screen.query_one("#grad-text").render())
             assert "warning: learning rate warmup ends at step" in _log_text(screen)
             plot = screen.query_one("#plot-loss", CurvePlot)
             assert "total" in plot.render().plain and "120.0" in plot.render().plain  # legend, last step

@@ -22,7 +22,7 @@ def gauge_text(view: RunView, width: int) -> Text:
     filled = min(bar, round(bar * norm / clip))
     text.append("━" * filled, style="bold red" if norm > clip else "green")
     text.append("─" * (bar - filled), style="dim")
-    text.append(f"\nclipped {view.clip_share:.1%} of {view.steps_seen:,} steps")
+    text.append(f"\nclipped {view.clip_share:.1%} of {view.steps_seen:,} logged steps")
     if view.clipped:
         text.append("  (last step clipped)", style="bold red")
     return text
