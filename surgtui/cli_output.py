@@ -15,6 +15,7 @@ from surgtui.run_table import (
     COLUMN_KEYS,
     COLUMNS,
     METRIC_LABELS,
+    STATUS_STYLE,
     config_diff,
     epoch_rows,
     metric_comparison,
@@ -23,7 +24,11 @@ from surgtui.run_table import (
 )
 from surgtui.runs import STATUSES, Run, list_runs
 
-STATUS_STYLE = {"running": "cyan", "finished": "green", "stopped": "yellow", "failed": "red", "crashed": "red"}
+
+def _status(status: str) -> str:
+    """`✓ finished` with its style, as Rich markup."""
+    symbol, style = STATUS_STYLE.get(status, ("?", ""))
+    return f"[{style}]{symbol} {status}[/]" if style else f"{symbol} {status}"
 
 
 def _console() -> Any:
@@ -68,7 +73,7 @@ def _aligned_table(runs: list[Run]) -> Any:
     for n, row in enumerate(cells):
         for i, (c, value) in enumerate(zip(COLUMNS, row)):
             padded = value.rjust(widths[i]) if c.numeric else value.ljust(widths[i])
-            style = "bold" if n == 0 else (STATUS_STYLE.get(value, "") if i == status_col else "")
+            style = "bold" if n == 0 else (STATUS_STYLE.get(value, ("", ""))[1] if i == status_col else "")
             text.append(padded, style=style)
             text.append("  " if i < len(COLUMNS) - 1 else "\n")
     return text
@@ -80,7 +85,7 @@ def print_show(run_dir: Path) -> None:
     run = Run.load(run_dir)
     s = run.summary
     console = _console()
-    console.print(f"[bold]{run.id}[/]  {run.experiment}  [{STATUS_STYLE.get(run.status, '')}]{run.status}[/]")
+    console.print(f"[bold]{run.id}[/]  {run.experiment}  {_status(run.status)}")
     end = s.get("end") or {}
     if end.get("reason"):
         console.print(f"reason: {end['reason']}")

@@ -22,6 +22,15 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 METRICS = ("map50", "map50_95", "precision", "recall", "mean_iou")
+# A symbol and a style per status, shared by the CLI and the TUI: readable without colour too.
+STATUS_STYLE: dict[str, tuple[str, str]] = {
+    "running": ("●", "bold green"),
+    "finished": ("✓", "bold cyan"),
+    "stopped": ("■", "bold yellow"),
+    "failed": ("✗", "bold red"),
+    "crashed": ("✗", "bold red"),
+    "created": ("○", "dim"),
+}
 METRIC_LABELS = {"map50": "mAP50", "map50_95": "mAP50-95", "precision": "P", "recall": "R", "mean_iou": "IoU"}
 
 

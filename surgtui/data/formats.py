@@ -23,7 +23,6 @@ from surgtui.data.problems import Problems
 from surgtui.errors import UserError
 
 Format = Literal["coco", "yolo", "simsurgskill"]
-FORMATS: tuple[str, ...] = ("coco", "yolo", "simsurgskill")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 # COCO category id = label index + 1 (COCO reserves 0).
 CATEGORIES: list[dict] = [{"id": i + 1, "name": name, "supercategory": "instrument"} for i, name in enumerate(CLASS_NAMES)]

@@ -48,9 +48,9 @@ class PrepareReport:
             boxes = ", ".join(f"{c} {s.boxes[c]}" for c in CLASS_NAMES)
             lines.append(f"{name}: {s.videos} videos ({s.resumed} already prepared), {s.images} images, boxes: {boxes}")
         if self.problems.total():
-            lines += [f"dropped ({self.problems.total()}):", *(f"  {x}" for x in self.problems.lines())]
+            lines += [f"dropped ({self.problems.total()}):", *(f"  {x}" for x in self.problems.lines(simsurgskill.PROBLEM_KINDS))]
         if self.notes.total():
-            lines += ["notes:", *(f"  {x}" for x in self.notes.lines())]
+            lines += ["notes:", *(f"  {x}" for x in self.notes.lines(simsurgskill.NOTE_KINDS))]
         return lines
 
     def to_dict(self) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 EXAMPLES_PER_KIND = 5
@@ -23,11 +24,12 @@ class Problems:
     def total(self) -> int:
         return sum(self.counts.values())
 
-    def lines(self) -> list[str]:
-        """`kind: N` then up to EXAMPLES_PER_KIND indented example messages, kinds sorted by name."""
+    def lines(self, meanings: Mapping[str, str] | None = None) -> list[str]:
+        """`kind: N (what it means)` then up to EXAMPLES_PER_KIND indented examples, kinds sorted by name."""
         out = []
         for kind in sorted(self.counts):
-            out.append(f"{kind}: {self.counts[kind]}")
+            meaning = (meanings or {}).get(kind)
+            out.append(f"{kind}: {self.counts[kind]}" + (f" ({meaning})" if meaning else ""))
             out += [f"  {m}" for m in self.examples.get(kind, [])]
         return out
 

@@ -19,7 +19,6 @@ from surgtui.config.schema import CLASS_NAMES, Experiment
 
 MAX_NMS_CANDIDATES = 30_000  # YOLOv5's cap on boxes entering NMS per image
 MATCH_IOU = 0.5
-METRIC_KEYS: tuple[str, ...] = ("map50", "map50_95", "precision", "recall", "mean_iou")
 
 
 def non_max_suppression(

@@ -10,8 +10,6 @@ from torch import nn
 
 from surgtui.config.schema import OptimConfig
 
-GROUP_NAMES: tuple[str, ...] = ("backbone", "head")
-
 
 def split_decay(module: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
     """(decay, no_decay): weight decay only on conv/linear weights; never on BN or biases."""

@@ -8,17 +8,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import ProgressBar, Static
 
 from surgtui.run_state import fmt_duration
+from surgtui.run_table import STATUS_STYLE
 from surgtui.tui.follower import RunView
-
-# A symbol and a word per status: readable without colour too.
-STATUS_STYLE = {
-    "running": ("●", "bold green"),
-    "finished": ("✓", "bold cyan"),
-    "stopped": ("■", "bold yellow"),
-    "failed": ("✗", "bold red"),
-    "crashed": ("✗", "bold red"),
-    "created": ("○", "dim"),
-}
 
 
 def status_text(status: str) -> Text:
