@@ -69,7 +69,8 @@ def test_letterbox_keeps_16_9_and_maps_boxes(sets: Path) -> None:
 def test_flip_mirrors_boxes_with_the_image(sets: Path) -> None:
     records = formats.read_split(sets / "coco", "coco", "train")
     plain = DetectionDataset(records, S)
-    flip = DetectionDataset(records, S, AugmentConfig(hflip=1.0, hsv_h=0, hsv_s=0, hsv_v=0, scale=0, translate=0))
+    flip = DetectionDataset(records, S, AugmentConfig(hflip=1.0, hsv_h=0, hsv_s=0, hsv_v=0, scale=0, translate=0,
+                                                 mosaic=0))  # single images: a mosaic mixes four
     for (ip, tp), (if_, tf) in zip(plain, flip):
         assert torch.equal(if_, ip.flip(-1))
         b = tp["boxes"]
@@ -110,11 +111,15 @@ def test_augmented_training_items_stay_valid(sets: Path) -> None:
     assert train.transforms is not None and val.transforms is None
     torch.manual_seed(3)
     images, targets = collate([train[i] for i in range(len(train))])
-    assert images.shape == (3, 3, S, S)
+    # Mosaics (the default) take the split's rect canvas: wide frames give wide mosaics.
+    w, h = train.mosaic_canvas
+    assert w == S and h < S and h % 32 == 0
+    assert images.shape == (3, 3, h, w)
     for t in targets:
         b = t["boxes"]
         assert b.dtype == torch.float32 and len(b) == len(t["labels"])
-        assert ((b[:, 2:] - b[:, :2]) >= 2).all() and (b >= 0).all() and (b <= S).all()
+        assert ((b[:, 2:] - b[:, :2]) >= 2).all() and (b >= 0).all()
+        assert (b[:, 0::2] <= w).all() and (b[:, 1::2] <= h).all()
 
 
 def test_coco_gt_matches_val_items_and_loads(sets: Path) -> None:
@@ -124,12 +129,31 @@ def test_coco_gt_matches_val_items_and_loads(sets: Path) -> None:
     coco.dataset = json.loads(json.dumps(gt))
     coco.createIndex()
     assert [c["name"] for c in gt["categories"]] == ["needle", "needle_driver"]
-    for _, target in val:
+    for image, target in val:
         anns = coco.loadAnns(coco.getAnnIds(imgIds=target["image_id"]))
         xyxy = torch.tensor([[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)]).reshape(-1, 4)
         assert torch.allclose(xyxy.float(), target["boxes"], atol=1e-4)
         assert [a["category_id"] - 1 for a in anns] == target["labels"].tolist()
-        assert coco.imgs[target["image_id"]]["width"] == S
+        info = coco.imgs[target["image_id"]]
+        assert (info["width"], info["height"]) == (S, 96) == (image.shape[2], image.shape[1])  # rect: 90 px → 96
+
+
+def test_build_datasets_follows_rect_and_mosaic_settings(sets: Path) -> None:
+    exp = _experiment(str(sets / "coco"), train_split="train", val_split="val")
+    train, val = build_datasets(exp)
+    assert train.uses_mosaic and not val.uses_mosaic and val[0][0].shape == (3, 96, S)
+    mosaic, single = train[0], train[(0, False)]
+    assert mosaic[1]["letterbox"] == (1.0, 0, 0) and single[1]["letterbox"] != (1.0, 0, 0)
+    assert mosaic[0].shape == single[0].shape == (3, 96, S)  # a rect mosaic, then a rect frame
+    exp.data.rect = False
+    train, val = build_datasets(exp)
+    assert val[0][0].shape == train[(0, False)][0].shape == train[0][0].shape == (3, S, S)
+    assert val.coco_gt()["images"][0]["height"] == S
+    exp.data.augment.mosaic = 0.0
+    assert not build_datasets(exp)[0].uses_mosaic
+    exp.data.augment.mosaic, exp.data.augment.enabled = 1.0, False
+    train, _ = build_datasets(exp)
+    assert not train.uses_mosaic and train.transforms is None
 
 
 def test_synthetic_source_is_generated_once_and_reused(tmp_path: Path) -> None:

@@ -9,10 +9,10 @@ torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 from torchvision.ops import sigmoid_focal_loss  # noqa: E402
 
-from surgtui.config.schema import LossConfig  # noqa: E402
+from surgtui.config.schema import LossConfig, ModelConfig  # noqa: E402
 from surgtui.engine.assign import assign, candidate_scores  # noqa: E402
-from surgtui.engine.loss import DetectionLoss, smooth_targets, targets_to_tensor  # noqa: E402
-from surgtui.engine.model import ANCHORS_640, STRIDES  # noqa: E402
+from surgtui.engine.loss import DetectionLoss, loss_weights, smooth_targets, targets_to_tensor  # noqa: E402
+from surgtui.engine.model import ANCHORS_640, STRIDES, build_model  # noqa: E402
 
 ANCHORS = torch.tensor(ANCHORS_640, dtype=torch.float32)
 STRIDE_T = torch.tensor(STRIDES, dtype=torch.float32)
@@ -113,7 +113,7 @@ def constant_outputs(size: int, cls_logits: tuple[float, float]) -> list[torch.T
 
 @pytest.mark.parametrize("eps", [0.0, 0.2])
 def test_class_loss_uses_smoothed_targets(eps):
-    cfg = LossConfig(label_smoothing=eps)
+    cfg = LossConfig(label_smoothing=eps, yolov5_scaling=False)
     loss = DetectionLoss(cfg, ANCHORS, STRIDE_T, 2)
     t = boxes((0, 1, 100, 100, 10, 13))  # class 1 (needle_driver)
     _, parts = loss(constant_outputs(640, (2.0, -1.0)), t)
@@ -148,3 +148,74 @@ def test_objectness_weights_per_scale_balance():
     b = DetectionLoss(LossConfig(obj_balance=[2.0, 0.0, 0.0]), ANCHORS / 4, STRIDE_T, 2)(outs, empty)[1][1]
     expected = 1.5 * F.softplus(torch.tensor(0.0))  # conf weight x BCE(0 logit, target 0)
     assert a.item() == pytest.approx(expected.item()) and b.item() == pytest.approx(2 * expected.item())
+
+
+def test_yolov5_scaling_of_the_seed_weights_at_two_classes_and_320_px():
+    # docs/engine.md: box x 3/nl, objectness x (320/640)^2, class x 2/80 (nl = 3).
+    assert loss_weights(LossConfig(), 2, 320) == pytest.approx((0.1, 0.375, 0.02))
+    assert loss_weights(LossConfig(yolov5_scaling=False), 2, 320) == (0.1, 1.5, 0.8)
+
+
+def test_doubling_coord_doubles_the_box_component_only():
+    outs = [torch.randn(2, 3, 160 // s, 160 // s, 7) for s in STRIDES]
+    t = boxes((0, 0, 40, 50, 20, 30), (1, 1, 100, 80, 60, 50))
+    _, one = DetectionLoss(LossConfig(coord=0.1), ANCHORS / 4, STRIDE_T, 2, 160)(outs, t)
+    _, two = DetectionLoss(LossConfig(coord=0.2), ANCHORS / 4, STRIDE_T, 2, 160)(outs, t)
+    assert one[0] > 0 and two[0].item() == pytest.approx(2 * one[0].item())
+    assert torch.equal(one[1:3], two[1:3])
+
+
+def test_the_four_times_filter_drops_pairs_the_head_cannot_reach():
+    # 45x58 px is 4.5x P3's first anchor (10x13) but within 3x of its others: the filter keeps only
+    # (scale, anchor) pairs whose width and height ratios are both below anchor_t.
+    t = boxes((0, 0, 300, 300, 45, 58))
+    a = assign(t, ANCHORS, STRIDE_T, GRIDS, "iou_center", anchor_t=4.0)
+    wh = torch.tensor([45.0, 58.0])
+    for s, k in zip(a.scale.tolist(), a.anchor.tolist()):
+        r = wh / ANCHORS[s, k]
+        assert torch.max(r, 1 / r).max() < 4.0
+    assert not ((a.scale == 0) & (a.anchor == 0)).any()
+    unfiltered = assign(t, ANCHORS, STRIDE_T, GRIDS, "iou_center", iou_threshold=0.0, anchor_t=0.0)
+    assert ((unfiltered.scale == 0) & (unfiltered.anchor == 0)).any()
+    # A box beyond 4x of every anchor has no positive at all (YOLOv5: autoanchor is the cure).
+    huge = assign(boxes((0, 0, 320, 320, 600, 20)), ANCHORS, STRIDE_T, GRIDS, "size", anchor_t=4.0)
+    assert len(huge.image) == 0
+
+
+@pytest.mark.parametrize("strategy", ["iou_center", "size"])
+def test_targets_encoded_by_the_assignment_decode_back_to_the_boxes(strategy):
+    size = 160
+    model = build_model(ModelConfig(pretrained=False, img_size=size, neck_width=16, backbone="resnet18"))
+    t = boxes((0, 0, 40, 50, 20, 30), (0, 1, 100, 80, 60, 50), (1, 1, 81, 120, 100, 44))
+    loss = DetectionLoss(LossConfig(), model.anchors, model.strides, 2, size)
+    outs = [torch.full((2, 3, size // s, size // s, 7), -20.0) for s in STRIDES]
+    asg = loss.assign(outs, t)
+    # Invert the YOLOv5 parametrisation at each positive: xy = 2 sigma - 0.5, wh = (2 sigma)^2 anchor.
+    sxy = (asg.box[:, :2] + 0.5) / 2
+    swh = (asg.box[:, 2:] / asg.anchor_wh).sqrt() / 2
+    logits = torch.logit(torch.cat((sxy, swh), 1).double()).float()
+    for i in range(len(asg.image)):
+        outs[asg.scale[i]][asg.image[i], asg.anchor[i], asg.gj[i], asg.gi[i], :4] = logits[i]
+    _, parts = loss(outs, t)
+    assert parts[0].item() == pytest.approx(0.0, abs=1e-4)  # 1 - CIoU of a perfect box
+    decoded = model.decode(outs)  # [B, N, 4 + 1 + nc], scales concatenated
+    offsets = [0]
+    for o in outs[:-1]:
+        offsets.append(offsets[-1] + o[0].numel() // o.shape[-1])
+    for i in range(len(asg.image)):
+        s, (b, k, j, g) = asg.scale[i], (int(v[i]) for v in (asg.image, asg.anchor, asg.gj, asg.gi))
+        h, w = outs[s].shape[2:4]
+        row = decoded[b, offsets[s] + (k * h + j) * w + g, :4]
+        source = t[(t[:, 0] == b) & (t[:, 1] == asg.cls[i])]
+        gt = torch.cat((source[:, 2:4] - source[:, 4:6] / 2, source[:, 2:4] + source[:, 4:6] / 2), 1)
+        assert torch.isclose(row[None], gt, atol=1e-3).all(1).any(), (row, gt)
+
+
+def test_degenerate_predictions_give_a_finite_loss_and_gradient():
+    # Every logit saturated: sigmoid(-1e4) is exactly 0, so predicted boxes have w = h = 0.
+    outs = [torch.full((1, 3, 160 // s, 160 // s, 7), -1e4, requires_grad=True) for s in STRIDES]
+    t = boxes((0, 0, 40, 50, 20, 30), (0, 1, 100, 80, 60, 50))
+    total, parts = DetectionLoss(LossConfig(), ANCHORS / 4, STRIDE_T, 2, 160)(outs, t)
+    assert torch.isfinite(parts).all() and parts[0] > 0
+    total.backward()
+    assert all(torch.isfinite(o.grad).all() for o in outs)

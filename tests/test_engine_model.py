@@ -27,6 +27,23 @@ def test_outputs_have_one_tensor_per_stride_in_yolov5_layout():
     assert [tuple(o.shape) for o in outs] == [(2, 3, 128 // s, 128 // s, 7) for s in STRIDES]
 
 
+@pytest.mark.parametrize("backbone", ["regnet_x_400mf", "mobilenet_v3_large", "efficientnet_b0"])
+def test_light_backbones_give_strides_8_16_32_on_rectangular_frames(backbone):
+    model = build_model(small(backbone=backbone))
+    outs = model(torch.rand(1, 3, 96, 160))  # a 16:9 frame letterboxed to 160x96
+    assert [tuple(o.shape) for o in outs] == [(1, 3, 96 // s, 160 // s, 7) for s in STRIDES]
+
+
+def test_nano_is_lighter_than_small():
+    from surgtui.config.load import resolve_data
+
+    nano, _ = resolve_data({"variant": "YOLOv5-Nano", "model": {"pretrained": False}}, "nano", env={})
+    small_exp, _ = resolve_data({"variant": "YOLOv5-Small", "model": {"pretrained": False}}, "small", env={})
+    n, s = build_model(nano.model).param_counts(), build_model(small_exp.model).param_counts()
+    assert nano.model.backbone == "regnet_x_400mf" and small_exp.model.backbone == "resnet18"
+    assert n["total"] < s["total"] / 2
+
+
 def test_neck_convs_have_no_bias_and_the_seed_bn_settings():
     model = build_model(small(neck_depth=2))
     convs = [m for m in model.neck.modules() if isinstance(m, nn.Conv2d)]

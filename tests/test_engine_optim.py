@@ -10,9 +10,9 @@ torch = pytest.importorskip("torch")
 
 from torch import nn  # noqa: E402
 
-from surgtui.config.schema import ModelConfig, OptimConfig, ScheduleConfig  # noqa: E402
+from surgtui.config.schema import Experiment, ModelConfig, OptimConfig, ScheduleConfig  # noqa: E402
 from surgtui.engine.model import build_model  # noqa: E402
-from surgtui.engine.optim import ModelEMA, build_optimizer, group_lrs  # noqa: E402
+from surgtui.engine.optim import ModelEMA, backbone_lr_mult, build_optimizer, group_lrs  # noqa: E402
 from surgtui.engine.schedule import apply_lr, lr_factor  # noqa: E402
 
 torch.set_num_threads(2)
@@ -39,10 +39,17 @@ def test_groups_backbone_at_a_tenth_and_decay_only_on_conv_weights(model, kind):
     assert all(id(p) in backbone for g in opt.param_groups[:2] for p in g["params"])
 
 
+def test_backbone_learns_slower_only_when_pretrained(model):
+    for pretrained, expected in ((True, 0.1), ("weights/resnet18.pth", 0.1), (False, 1.0)):
+        exp = Experiment(model=ModelConfig(pretrained=pretrained), optim=OptimConfig(lr=0.01, backbone_lr_mult=0.1))
+        lrs = group_lrs(build_optimizer(model, exp.optim, backbone_lr_mult(exp)))
+        assert lrs["backbone"] == pytest.approx(expected * lrs["head"])
+
+
 def test_sgd_uses_nesterov_momentum(model):
     opt = build_optimizer(model, OptimConfig(optimizer="sgd", momentum=0.9))
     assert opt.defaults["nesterov"] and opt.defaults["momentum"] == 0.9
-    assert isinstance(build_optimizer(model, OptimConfig()), torch.optim.Adam)  # the default
+    assert type(build_optimizer(model, OptimConfig())) is torch.optim.AdamW  # the default: decoupled decay
 
 
 def cosine(step: int, total: int, warm: int, floor: float) -> float:

@@ -20,11 +20,13 @@ class Section(BaseModel):
 
 
 class ModelConfig(Section):
-    backbone: Literal["resnet18", "resnet34", "resnet50"] = "resnet18"
+    backbone: Literal["resnet18", "resnet34", "resnet50", "mobilenet_v3_large", "regnet_x_400mf",
+                      "efficientnet_b0"] = "resnet18"
     pretrained: bool | str = True
     img_size: int = Field(640, ge=64, le=2048)
     neck_width: int = Field(128, ge=16, le=1024)
     neck_depth: int = Field(1, ge=1, le=6)
+    autoanchor: bool = True
 
     @field_validator("img_size")
     @classmethod
@@ -55,6 +57,8 @@ class LossConfig(Section):
     anchor_iou_threshold: float = Field(0.2, ge=0, le=1)
     center_weight: float = Field(0.5, ge=0, le=10)
     obj_balance: list[float] = Field(default_factory=lambda: [4.0, 1.0, 0.4])
+    yolov5_scaling: bool = True
+    anchor_t: float = Field(4.0, ge=0, le=100)
 
     @field_validator("obj_balance")
     @classmethod
@@ -65,7 +69,7 @@ class LossConfig(Section):
 
 
 class OptimConfig(Section):
-    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    optimizer: Literal["adam", "adamw", "sgd"] = "adamw"
     lr: float = Field(0.001, gt=0, le=10)
     backbone_lr_mult: float = Field(0.1, ge=0, le=10)
     weight_decay: float = Field(0.0005, ge=0, le=1)
@@ -116,6 +120,8 @@ class AugmentConfig(Section):
     hsv_v: float = Field(0.4, ge=0, le=1)
     scale: float = Field(0.5, ge=0, lt=1)
     translate: float = Field(0.1, ge=0, le=0.5)
+    mosaic: float = Field(1.0, ge=0, le=1)
+    close_mosaic: int = Field(10, ge=0, le=100_000)
 
 
 class DataConfig(Section):
@@ -124,6 +130,7 @@ class DataConfig(Section):
     train_split: str = "train"
     val_split: str = "val"
     cache_dir: str = ""
+    rect: bool = True
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
 

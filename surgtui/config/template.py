@@ -11,7 +11,7 @@ description = ""
 variant = "{variant}"
 
 [model]
-# resnet18, resnet34 or resnet50; pretrained = true (ImageNet), false, or a path to weights
+# resnet18/34/50 or regnet_x_400mf (Nano); pretrained = true (ImageNet), false, or a path to weights
 # backbone = "resnet18"
 pretrained = true
 img_size = 640            # multiple of 32; frames are letterboxed, keeping 16:9

@@ -11,6 +11,11 @@ Two strategies (`loss.assignment`):
 - `size` (the seed's "before"): the scale whose anchors' typical size is
   closest to the box's (in log space), then the best-shaped anchor there.
 
+Both drop pairs the head cannot reach (YOLOv5's `anchor_t`): it predicts sizes
+up to `(2 sigma)^2 = 4x` its anchor, so a pair whose width or height ratio to the
+anchor exceeds `anchor_t` (either way) is no positive; `iou_center` then picks
+its best pair among the reachable ones. `anchor_t = 0` keeps every pair.
+
 Both then add YOLOv5's neighbour cells: the two adjacent cells nearest to the
 box centre also predict it (predicted offsets span -0.5..1.5 cells), so every
 positive pair yields up to three positive cells.
@@ -67,6 +72,14 @@ def candidate_scores(
     return iou, iou - center_weight * rho2 / diag2
 
 
+def reachable(wh: torch.Tensor, anchors: torch.Tensor, anchor_t: float) -> torch.Tensor:
+    """Boolean `[M, K]`: box sizes `[M, 2]` within `anchor_t` x of anchors `[K, 2]` in width and height."""
+    if anchor_t <= 0:
+        return torch.ones(len(wh), len(anchors), dtype=torch.bool, device=wh.device)
+    r = wh[:, None] / anchors[None]
+    return torch.max(r, 1 / r).amax(2) < anchor_t
+
+
 def select_pairs(
     gt: torch.Tensor,
     anchors: torch.Tensor,
@@ -74,9 +87,11 @@ def select_pairs(
     strategy: str,
     iou_threshold: float,
     center_weight: float,
+    anchor_t: float = 0.0,
 ) -> torch.Tensor:
     """Boolean `[M, S*A]`: which (scale, anchor) pairs each box is positive for."""
     iou, score = candidate_scores(gt, anchors, strides, center_weight)
+    ok = reachable(gt[:, 2:], anchors.view(-1, 2), anchor_t)
     if strategy == "size":
         s, a = anchors.shape[:2]
         # A scale's typical size: geometric mean of its anchors' sqrt-areas.
@@ -85,11 +100,12 @@ def select_pairs(
         scale = (size[:, None] - ref[None]).abs().argmin(1)  # [M]
         within = iou.view(-1, s, a).gather(1, scale.view(-1, 1, 1).expand(-1, 1, a)).squeeze(1)
         best = scale * a + within.argmax(1)
-        return torch.nn.functional.one_hot(best, s * a).bool()
+        return torch.nn.functional.one_hot(best, s * a).bool() & ok
     if strategy != "iou_center":
         raise ValueError(f"unknown assignment strategy {strategy!r}")
+    score = score.masked_fill(~ok, float("-inf"))
     best = torch.nn.functional.one_hot(score.argmax(1), score.shape[1]).bool()
-    return best | (iou > iou_threshold)
+    return (best | (iou > iou_threshold)) & ok
 
 
 def assign(
@@ -100,6 +116,7 @@ def assign(
     strategy: str = "iou_center",
     iou_threshold: float = 0.2,
     center_weight: float = 0.5,
+    anchor_t: float = 0.0,
 ) -> Assignment:
     """Positives for a batch.
 
@@ -108,7 +125,7 @@ def assign(
     """
     device = targets.device
     s, a = anchors.shape[:2]
-    pairs = select_pairs(targets[:, 2:], anchors, strides, strategy, iou_threshold, center_weight)
+    pairs = select_pairs(targets[:, 2:], anchors, strides, strategy, iou_threshold, center_weight, anchor_t)
     g, k = pairs.nonzero(as_tuple=True)  # box index, flat (scale, anchor) index
     scale, anchor = k // a, k % a
     stride = strides[scale]

@@ -78,7 +78,7 @@ def build_dataset(exp: Experiment, root: Path, fmt: str, split: str) -> Detectio
     missing = [r.path for r in records if not r.path.is_file()]
     if missing:
         raise UserError(f"{root}: split {split!r}: {len(missing)} of {len(records)} images missing, e.g. {missing[0]}")
-    return DetectionDataset(records, exp.model.img_size)
+    return DetectionDataset(records, exp.model.img_size, rect=exp.data.rect)  # as validation in training
 
 
 class _Counting:

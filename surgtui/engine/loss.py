@@ -1,10 +1,11 @@
 """YOLOv5 detection loss: 1 - CIoU box loss, IoU-targeted objectness, class BCE.
 
 Per-scale means are summed over the three scales (objectness weighted by
-`loss.obj_balance`), then weighted by `loss.coord / conf / class`. The total
-is a per-image mean: unlike YOLOv5 we do not multiply by the batch size, so the
-gradient norm (and the `grad_clip` threshold) does not depend on the batch size;
-Adam and AdamW are invariant to that scale anyway.
+`loss.obj_balance`), then weighted by `loss.coord / conf / class`, which with
+`loss.yolov5_scaling` are first scaled as YOLOv5's train.py does (`loss_weights`).
+The total is a per-image mean: unlike YOLOv5 we do not multiply by the batch
+size, so the gradient norm (and the `grad_clip` threshold) does not depend on the
+batch size; the default AdamW (decoupled weight decay) is invariant to that scale.
 """
 
 from __future__ import annotations
@@ -17,6 +18,22 @@ from surgtui.config.schema import LossConfig
 from surgtui.engine.assign import Assignment, assign
 
 COMPONENTS: tuple[str, ...] = ("coord", "conf", "class", "total")
+NUM_SCALES = 3
+# Smallest predicted width/height (grid units): CIoU's atan(w / h) is NaN at w = h = 0.
+MIN_WH = 1e-6
+
+
+def loss_weights(cfg: LossConfig, num_classes: int, img_size: int) -> tuple[float, float, float]:
+    """(box, objectness, class) weights as applied.
+
+    With `yolov5_scaling`, YOLOv5's rule (tuned at 80 classes, 640 px, 3 scales): box x 3/nl,
+    class x nc/80 x 3/nl (the class loss is a mean over nc outputs), objectness x (img/640)^2 x 3/nl
+    (a mean over cells, whose number grows with the image). Without it, the raw values.
+    """
+    if not cfg.yolov5_scaling:
+        return cfg.coord, cfg.conf, cfg.class_
+    layers = 3 / NUM_SCALES
+    return (cfg.coord * layers, cfg.conf * (img_size / 640) ** 2 * layers, cfg.class_ * num_classes / 80 * layers)
 
 
 def smooth_targets(eps: float) -> tuple[float, float]:
@@ -37,12 +54,14 @@ def targets_to_tensor(targets: list[dict], device: torch.device | str) -> torch.
 class DetectionLoss:
     """Callable: `(outputs, targets [M, 6]) -> (total tensor, {coord, conf, class, total} tensor [4])`."""
 
-    def __init__(self, cfg: LossConfig, anchors: torch.Tensor, strides: torch.Tensor, num_classes: int) -> None:
+    def __init__(self, cfg: LossConfig, anchors: torch.Tensor, strides: torch.Tensor, num_classes: int,
+                 img_size: int = 640) -> None:
         self.cfg = cfg
-        self.anchors = anchors  # [3, 3, 2] pixels
+        self.anchors = anchors  # [3, 3, 2] pixels; the model's buffer, so autoanchor's update is seen here
         self.strides = strides
         self.nc = num_classes
         self.cp, self.cn = smooth_targets(cfg.label_smoothing)
+        self.w_box, self.w_obj, self.w_cls = loss_weights(cfg, num_classes, img_size)
 
     def bce(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if self.cfg.focal:
@@ -52,7 +71,8 @@ class DetectionLoss:
     def assign(self, outputs: list[torch.Tensor], targets: torch.Tensor) -> Assignment:
         c = self.cfg
         grids = [tuple(p.shape[2:4]) for p in outputs]
-        return assign(targets, self.anchors, self.strides, grids, c.assignment, c.anchor_iou_threshold, c.center_weight)
+        return assign(targets, self.anchors, self.strides, grids, c.assignment, c.anchor_iou_threshold, c.center_weight,
+                      c.anchor_t)
 
     def __call__(self, outputs: list[torch.Tensor], targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         asg = self.assign(outputs, targets)
@@ -65,7 +85,7 @@ class DetectionLoss:
             if len(a.image):
                 ps = p[a.image, a.anchor, a.gj, a.gi]  # [n, 5 + nc]
                 pxy = ps[:, :2].sigmoid() * 2 - 0.5
-                pwh = (ps[:, 2:4].sigmoid() * 2) ** 2 * a.anchor_wh
+                pwh = ((ps[:, 2:4].sigmoid() * 2) ** 2 * a.anchor_wh).clamp_min(MIN_WH)
                 pbox = box_convert(torch.cat((pxy, pwh), 1), "cxcywh", "xyxy")
                 box_loss = complete_box_iou_loss(pbox, box_convert(a.box, "cxcywh", "xyxy"), reduction="none")
                 lbox = lbox + box_loss.mean()
@@ -75,6 +95,6 @@ class DetectionLoss:
                 tcls[torch.arange(len(a.cls), device=p.device), a.cls] = self.cp
                 lcls = lcls + self.bce(ps[:, 5:], tcls)
             lobj = lobj + self.bce(p[..., 4], tobj) * self.cfg.obj_balance[i]
-        parts = torch.stack((lbox * self.cfg.coord, lobj * self.cfg.conf, lcls * self.cfg.class_))
+        parts = torch.stack((lbox * self.w_box, lobj * self.w_obj, lcls * self.w_cls))
         total = parts.sum()
         return total, torch.cat((parts.detach(), total.detach().view(1)))

@@ -1,4 +1,4 @@
-"""YOLOv5-style detector: torchvision ResNet trunk, PAN neck, three anchor heads.
+"""YOLOv5-style detector: torchvision trunk (ResNet, or RegNet/MobileNet/EfficientNet), PAN neck, three anchor heads.
 
 Raw outputs are YOLOv5's training layout, one tensor per scale
 `[B, anchors, H, W, 5 + nc]` (x, y, w, h, obj, classes; logits). `decode`
@@ -24,12 +24,17 @@ ANCHORS_640: tuple[tuple[tuple[float, float], ...], ...] = (
     ((30, 61), (62, 45), (59, 119)),
     ((116, 90), (156, 198), (373, 326)),
 )
-# Channels of layer2/3/4 (strides 8/16/32) per torchvision ResNet.
+# Channels of the stride 8/16/32 outputs per torchvision backbone.
 BACKBONE_CHANNELS: dict[str, tuple[int, int, int]] = {
     "resnet18": (128, 256, 512),
     "resnet34": (128, 256, 512),
     "resnet50": (512, 1024, 2048),
+    "regnet_x_400mf": (64, 160, 400),
+    "mobilenet_v3_large": (40, 112, 960),
+    "efficientnet_b0": (40, 112, 1280),
 }
+# Classifier weights in torchvision state dicts: not part of the detector.
+_CLASSIFIER_PREFIXES = ("fc.", "classifier.")
 BN_MOMENTUM = 0.03  # the seed's head BN settings (YOLOv5's)
 BN_EPS = 1e-4
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -109,8 +114,40 @@ class ResNetTrunk(nn.Module):
         return [c3, c4, self.layer4(c4)]
 
 
+class StagedTrunk(nn.Module):
+    """A non-ResNet torchvision backbone cut into the three stages that end at strides 8, 16 and 32."""
+
+    def __init__(self, name: str, net: nn.Module) -> None:
+        super().__init__()
+        if name.startswith("regnet"):
+            t = net.trunk_output
+            stages = [nn.Sequential(net.stem, t.block1, t.block2), t.block3, t.block4]
+        elif name.startswith("mobilenet_v3_large"):
+            f = net.features
+            stages = [f[:7], f[7:13], f[13:]]
+        elif name.startswith("efficientnet"):
+            f = net.features
+            stages = [f[:4], f[4:6], f[6:]]
+        else:
+            raise ValueError(f"no stage split for backbone {name!r}")
+        self.stages = nn.ModuleList(stages)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        feats = []
+        for stage in self.stages:
+            x = stage(x)
+            feats.append(x)
+        return feats
+
+
+def build_trunk(name: str, pretrained: bool | str) -> nn.Module:
+    """The backbone cut into stride 8/16/32 outputs: ResNets keep their layer names, others are staged."""
+    net = build_backbone(name, pretrained)
+    return ResNetTrunk(net) if name.startswith("resnet") else StagedTrunk(name, net)
+
+
 class Detector(nn.Module):
-    """ResNet + PAN + three YOLOv5 heads. `backbone` and `neck`+`heads` are the two lr groups."""
+    """Trunk + PAN + three YOLOv5 heads. `backbone` and `neck`+`heads` are the two lr groups."""
 
     def __init__(self, cfg: ModelConfig, num_classes: int = len(CLASS_NAMES)) -> None:
         super().__init__()
@@ -124,7 +161,7 @@ class Detector(nn.Module):
         self.register_buffer("anchors", anchors)  # [3 scales, 3 anchors, 2] pixels
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-        self.backbone = ResNetTrunk(build_resnet(cfg.backbone, cfg.pretrained))
+        self.backbone = build_trunk(cfg.backbone, cfg.pretrained)
         self.neck = PANNeck(BACKBONE_CHANNELS[cfg.backbone], cfg.neck_width, cfg.neck_depth)
         self.heads = nn.ModuleList(nn.Conv2d(cfg.neck_width, self.na * self.no, 1) for _ in STRIDES)
         self._init_head_biases()
@@ -173,8 +210,8 @@ class Detector(nn.Module):
         return {"backbone": backbone, "head": total - backbone, "total": total}
 
 
-def build_resnet(name: str, pretrained: bool | str) -> nn.Module:
-    """A torchvision ResNet, random, ImageNet (torch hub cache) or from a local state-dict file."""
+def build_backbone(name: str, pretrained: bool | str) -> nn.Module:
+    """A torchvision classification network, random, ImageNet (torch hub cache) or from a local state-dict file."""
     if pretrained is True:
         weights = torchvision.models.get_model_weights(name).IMAGENET1K_V1
         model = torchvision.models.get_model(name, weights=None)
@@ -208,9 +245,9 @@ def _load_local(model: nn.Module, path: Path, name: str) -> None:
         raise UserError(f"{where}: cannot load {path.resolve()}: {type(exc).__name__}: {exc}") from None
     state = state.get("state_dict", state) if isinstance(state, dict) else state
     # The classifier is not part of the detector; a checkpoint without it is fine.
-    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    state = {k: v for k, v in state.items() if not k.startswith(_CLASSIFIER_PREFIXES)}
     missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.startswith("fc.")]
+    missing = [k for k in missing if not k.startswith(_CLASSIFIER_PREFIXES)]
     if missing or unexpected:
         bad = (missing or unexpected)[:3]
         raise UserError(f"{where}: not a torchvision {name} state dict ({len(missing)} missing, "

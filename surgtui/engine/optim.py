@@ -8,7 +8,7 @@ import math
 import torch
 from torch import nn
 
-from surgtui.config.schema import OptimConfig
+from surgtui.config.schema import Experiment, OptimConfig
 
 
 def split_decay(module: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
@@ -23,19 +23,30 @@ def split_decay(module: nn.Module) -> tuple[list[nn.Parameter], list[nn.Paramete
     return decay, no_decay
 
 
-def param_groups(model: nn.Module, cfg: OptimConfig) -> list[dict]:
-    """Four groups: backbone/head x decay/no-decay, each tagged with its lr-group `name`."""
+def backbone_lr_mult(exp: Experiment) -> float:
+    """`optim.backbone_lr_mult` for a pretrained backbone; 1.0 from scratch, where the trunk has as much to learn
+    as the head (a tenth of the lr would leave most of the parameters nearly frozen)."""
+    return exp.optim.backbone_lr_mult if exp.model.pretrained is not False else 1.0
+
+
+def param_groups(model: nn.Module, cfg: OptimConfig, backbone_mult: float | None = None) -> list[dict]:
+    """Four groups: backbone/head x decay/no-decay, each tagged with its lr-group `name`.
+
+    `backbone_mult` defaults to `cfg.backbone_lr_mult` (see `backbone_lr_mult` for what the engine passes).
+    """
+    mult = cfg.backbone_lr_mult if backbone_mult is None else backbone_mult
     head = nn.ModuleList(m for n, m in model.named_children() if n != "backbone")
     groups = []
-    for name, part, lr in (("backbone", model.backbone, cfg.lr * cfg.backbone_lr_mult), ("head", head, cfg.lr)):
+    for name, part, lr in (("backbone", model.backbone, cfg.lr * mult), ("head", head, cfg.lr)):
         decay, no_decay = split_decay(part)
         groups.append({"params": decay, "lr": lr, "initial_lr": lr, "weight_decay": cfg.weight_decay, "name": name})
         groups.append({"params": no_decay, "lr": lr, "initial_lr": lr, "weight_decay": 0.0, "name": name})
     return groups
 
 
-def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
-    groups = param_groups(model, cfg)
+def build_optimizer(model: nn.Module, cfg: OptimConfig, backbone_mult: float | None = None) -> torch.optim.Optimizer:
+    """SGD (Nesterov), Adam (L2 decay coupled into the gradient) or AdamW (decoupled decay, the default)."""
+    groups = param_groups(model, cfg, backbone_mult)
     # foreach: one fused kernel per op over all tensors instead of a Python loop per parameter.
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True, foreach=True)

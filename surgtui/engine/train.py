@@ -23,12 +23,13 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from surgtui.config import Experiment, load_frozen
+from surgtui.engine.anchors import check_anchors, dataset_wh
 from surgtui.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from surgtui.engine.datasets import build_datasets, collate
 from surgtui.engine.evaluate import evaluate
 from surgtui.engine.loss import COMPONENTS, DetectionLoss, targets_to_tensor
 from surgtui.engine.model import Detector, build_model
-from surgtui.engine.optim import ModelEMA, build_optimizer, group_lrs
+from surgtui.engine.optim import ModelEMA, backbone_lr_mult, build_optimizer, group_lrs
 from surgtui.engine.schedule import apply_lr
 from surgtui.errors import UserError
 from surgtui.events import EventWriter
@@ -72,15 +73,18 @@ class StopFlag:
             signal.signal(sig, handler)
 
 
-class EpochSampler(Sampler[int]):
+class EpochSampler(Sampler):
     """A fresh permutation per epoch from (seed, epoch), optionally starting part-way in.
 
     The order depends on nothing but the seed and the epoch, so a resumed run sees
     the same batches; `skip` resumes an epoch that was stopped in the middle.
+    With `mosaic_epochs` set it yields `(index, mosaic allowed)`: the sampler runs in the
+    main process, so the switch reaches persistent loader workers without restarting them.
     """
 
-    def __init__(self, n: int, seed: int, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(self, n: int, seed: int, rank: int = 0, world_size: int = 1, mosaic_epochs: int | None = None) -> None:
         self.n, self.seed, self.rank, self.world_size = n, seed, rank, world_size
+        self.mosaic_epochs = mosaic_epochs
         self.epoch, self.skip = 1, 0
 
     def set_epoch(self, epoch: int, skip: int = 0) -> None:
@@ -95,8 +99,12 @@ class EpochSampler(Sampler[int]):
     def _usable(self) -> int:
         return self.n - self.n % self.world_size
 
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._indices()[self.skip :])
+    def __iter__(self) -> Iterator[int | tuple[int, bool]]:
+        indices = self._indices()[self.skip :]
+        if self.mosaic_epochs is None:
+            return iter(indices)
+        mosaic = self.epoch <= self.mosaic_epochs
+        return iter([(i, mosaic) for i in indices])
 
     def __len__(self) -> int:
         return max(0, self._usable() // self.world_size - self.skip)
@@ -204,9 +212,9 @@ class StepRunner:
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
         self.ema = ModelEMA(model, exp.optim.ema_decay) if exp.optim.ema else None
-        self.optimizer = build_optimizer(model, exp.optim)
+        self.optimizer = build_optimizer(model, exp.optim, backbone_lr_mult(exp))
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp)
-        self.loss_fn = DetectionLoss(exp.loss, model.anchors, model.strides, model.nc)
+        self.loss_fn = DetectionLoss(exp.loss, model.anchors, model.strides, model.nc, model.img_size)
         self.params = [p for p in model.parameters() if p.requires_grad]
 
     def __call__(self, images: torch.Tensor, targets: list[dict]) -> tuple[list[float], float, bool] | None:
@@ -256,10 +264,25 @@ class Trainer:
         self.device = resolve_device(t.device, self.dist.local_rank)
         self.dist.init(self.device)
         cuda = self.device.type == "cuda"
-        torch.backends.cudnn.benchmark = cuda  # fixed input size: let cuDNN pick the fastest kernels once
+        torch.backends.cudnn.benchmark = cuda  # few input shapes (square mosaic, rect batches): cuDNN picks once each
+        train_ds, val_ds = build_datasets(exp)
+        if len(train_ds) == 0:
+            raise UserError(f"data.source = {exp.data.source!r}: the training split is empty")
         seed_everything(t.seed)  # same seed on every rank: identical initial weights
         self.model: Detector = build_model(exp.model).to(self.device)
+        if not resume:  # a resumed run keeps the anchors its checkpoint holds
+            # Before the EMA copies the model: its anchors must be the ones trained with.
+            anchors = check_anchors(dataset_wh(train_ds.records, exp.model.img_size), self.model.anchors,
+                                    exp.loss.anchor_t, exp.model.autoanchor, events.log)
+            if anchors is not None:
+                self.model.anchors.copy_(anchors.to(self.model.anchors))
         self.runner = StepRunner(self.model, exp, self.device, self.dist)
+        mult = backbone_lr_mult(exp)
+        if mult != exp.optim.backbone_lr_mult:
+            events.log("info", f"backbone lr x{mult:g}, not optim.backbone_lr_mult = {exp.optim.backbone_lr_mult:g}: "
+                               "the backbone is trained from scratch (model.pretrained = false)")
+        else:
+            events.log("info", f"backbone lr x{mult:g} (optim.backbone_lr_mult)")
         if self.dist.active:
             from torch.nn.parallel import DistributedDataParallel
 
@@ -267,10 +290,9 @@ class Trainer:
         self.ema, self.optimizer, self.scaler = self.runner.ema, self.runner.optimizer, self.runner.scaler
         self.stopping = False  # the stop all ranks agreed on
 
-        train_ds, val_ds = build_datasets(exp)
-        if len(train_ds) == 0:
-            raise UserError(f"data.source = {exp.data.source!r}: the training split is empty")
-        self.sampler = EpochSampler(len(train_ds), t.seed, self.rank, self.world_size)
+        # Ultralytics' close_mosaic: the last epochs see whole frames, as validation and deployment do.
+        mosaic_epochs = max(0, t.epochs - exp.data.augment.close_mosaic) if train_ds.uses_mosaic else None
+        self.sampler = EpochSampler(len(train_ds), t.seed, self.rank, self.world_size, mosaic_epochs)
         common = dict(batch_size=t.batch_size, num_workers=t.workers, collate_fn=collate, pin_memory=cuda,
                       persistent_workers=t.workers > 0, worker_init_fn=_quiet_worker)
         self.train_loader = DataLoader(train_ds, sampler=self.sampler, generator=torch.Generator().manual_seed(t.seed),
