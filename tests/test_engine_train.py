@@ -109,10 +109,13 @@ def test_events_checkpoints_and_lr_groups(tmp_path, coco_root):
     kinds = [e["type"] for e in ev]
     assert kinds[0] == "run_start" and kinds[-1] == "run_end"
     start = ev[0]
+    logs = [e["message"] for e in ev if e["type"] == "log"]
+    assert any(m.startswith("backbone lr x1, not optim.backbone_lr_mult = 0.1") for m in logs), logs
+    assert any(m.startswith("anchors: best possible recall") for m in logs), logs
     assert start["steps_per_epoch"] == 2 and start["total_steps"] == 4 and start["device"] == "cpu"
     assert start["params"]["total"] == start["params"]["backbone"] + start["params"]["head"]
     for e in events_of(run_dir, "step"):
-        assert e["lr"]["backbone"] == pytest.approx(0.1 * e["lr"]["head"])
+        assert e["lr"]["backbone"] == pytest.approx(e["lr"]["head"])  # from scratch: no 0.1x for the trunk
         assert set(e["loss"]) == {"coord", "conf", "class", "total"}
     assert [e["epoch"] for e in events_of(run_dir, "val")] == [1, 2]
     val = events_of(run_dir, "val")[0]
@@ -177,7 +180,7 @@ def test_missing_pretrained_weights_fail_with_exit_2(tmp_path, coco_root, monkey
     assert engine.run(run_dir) == engine.EXIT_USER_ERROR
     end = events_of(run_dir, "run_end")[0]
     assert end["status"] == "failed"
-    assert str(tmp_path / "th" / "hub" / "checkpoints" / "resnet18-f37072fd.pth") in end["reason"]
+    assert str(tmp_path / "th" / "hub" / "checkpoints" / "regnet_x_400mf-adf1edd5.pth") in end["reason"]
     assert "Traceback" not in capsys.readouterr().err
 
 

@@ -312,7 +312,8 @@ class Predictor:
             det = det.cpu()
             det[:, [0, 2]] = ((det[:, [0, 2]] - it.pad_x) / it.scale).clamp_(0, it.width)
             det[:, [1, 3]] = ((det[:, [1, 3]] - it.pad_y) / it.scale).clamp_(0, it.height)
-            keep = (det[:, 2] > det[:, 0]) & (det[:, 3] > det[:, 1])  # a box wholly in the padding has no area left
+            # A box (all but a sub-pixel sliver) in the padding has nothing left to show.
+            keep = (det[:, 2] - det[:, 0] >= 1) & (det[:, 3] - det[:, 1] >= 1)
             out.append(det[keep])
         return out
 

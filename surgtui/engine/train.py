@@ -270,19 +270,22 @@ class Trainer:
             raise UserError(f"data.source = {exp.data.source!r}: the training split is empty")
         seed_everything(t.seed)  # same seed on every rank: identical initial weights
         self.model: Detector = build_model(exp.model).to(self.device)
+        self._notes: list[tuple[str, str]] = []  # (level, message) logged once run_start is out
         if not resume:  # a resumed run keeps the anchors its checkpoint holds
             # Before the EMA copies the model: its anchors must be the ones trained with.
             anchors = check_anchors(dataset_wh(train_ds.records, exp.model.img_size), self.model.anchors,
-                                    exp.loss.anchor_t, exp.model.autoanchor, events.log)
+                                    exp.loss.anchor_t, exp.model.autoanchor,
+                                    lambda level, message: self._notes.append((level, message)))
             if anchors is not None:
                 self.model.anchors.copy_(anchors.to(self.model.anchors))
         self.runner = StepRunner(self.model, exp, self.device, self.dist)
         mult = backbone_lr_mult(exp)
         if mult != exp.optim.backbone_lr_mult:
-            events.log("info", f"backbone lr x{mult:g}, not optim.backbone_lr_mult = {exp.optim.backbone_lr_mult:g}: "
-                               "the backbone is trained from scratch (model.pretrained = false)")
+            self._notes.append(("info", f"backbone lr x{mult:g}, not optim.backbone_lr_mult = "
+                                        f"{exp.optim.backbone_lr_mult:g}: the backbone is trained from scratch "
+                                        "(model.pretrained = false)"))
         else:
-            events.log("info", f"backbone lr x{mult:g} (optim.backbone_lr_mult)")
+            self._notes.append(("info", f"backbone lr x{mult:g} (optim.backbone_lr_mult)"))
         if self.dist.active:
             from torch.nn.parallel import DistributedDataParallel
 
@@ -364,6 +367,8 @@ class Trainer:
             run_id=self.run_dir.name, experiment=self.exp.name, config=self.exp.to_dict(), device=str(self.device),
             world_size=self.world_size, params=self.model.param_counts(), epochs=t.epochs,
             steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps, resumed_from_step=self.resumed_from)
+        for level, message in self._notes:
+            self.events.log(level, message)
         for epoch in range(self.start_epoch, t.epochs + 1):
             if self._agree_stop():
                 break
