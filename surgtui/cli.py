@@ -17,7 +17,7 @@ from surgtui.errors import UserError
 
 app = typer.Typer(
     name="surgtui",
-    help="Terminal experiment manager for surgical-instrument detectors (YOLOv5 on a ResNet backbone).",
+    help="Terminal experiment manager for surgical-instrument detectors (YOLOv5 on a torchvision backbone).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
