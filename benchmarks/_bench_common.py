@@ -96,8 +96,25 @@ def common_overrides(data_dir: Path, epochs: int, img: int, batch: int, seed: in
             'data.format="yolo"', "logging.log_every=5", "logging.wandb=false"]
 
 
+class ChildPoll:
+    """`poll` for a benchmark child with `proc`, `t_start`, `wall_s` and the log files it writes (`_files`)."""
+
+    proc: subprocess.Popen | None
+    t_start: float
+    wall_s: float | None
+    _files: list[Any]
+
+    def poll(self) -> bool:
+        """True once the child has exited (and records its wall time)."""
+        if self.proc is not None and self.wall_s is None and self.proc.poll() is not None:
+            self.wall_s = time.perf_counter() - self.t_start
+            for f in self._files:
+                f.close()
+        return self.wall_s is not None
+
+
 @dataclass
-class SurgtuiRun:
+class SurgtuiRun(ChildPoll):
     """One `surgtui run` child: started by `start`, finished by `wait`, read by `result`."""
 
     tag: str
@@ -130,14 +147,6 @@ class SurgtuiRun:
             m = re.search(r"^run (\S+) in (.+)$", text, re.M)
             self.run_dir = Path(m.group(2).strip()) if m else None
         return self.run_dir
-
-    def poll(self) -> bool:
-        """True once the child has exited (and records its wall time)."""
-        if self.proc is not None and self.wall_s is None and self.proc.poll() is not None:
-            self.wall_s = time.perf_counter() - self.t_start
-            for f in self._files:
-                f.close()
-        return self.wall_s is not None
 
     def events(self) -> list[dict]:
         run_dir = self.find_run_dir()

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench_common import (  # noqa: E402 - the benchmarks folder is not a package
     REPO,
     WORK,
+    ChildPoll,
     SurgtuiRun,
     fmt,
     fmt_ms,
@@ -88,7 +89,7 @@ def peer_data_yaml(data_dir: Path) -> Path:
 
 
 @dataclass
-class PeerRun:
+class PeerRun(ChildPoll):
     """One peer_train.py child, with the same start/poll/kill interface as SurgtuiRun."""
 
     tag: str
@@ -120,13 +121,6 @@ class PeerRun:
         self.t_start = time.perf_counter()
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                      env=peer_env(), cwd=WORK)
-
-    def poll(self) -> bool:
-        if self.proc is not None and self.wall_s is None and self.proc.poll() is not None:
-            self.wall_s = time.perf_counter() - self.t_start
-            for f in self._files:
-                f.close()
-        return self.wall_s is not None
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -67,6 +67,7 @@ import torch
 
 sys.path.insert(0, "benchmarks")
 from _bench_common import SurgtuiRun, clean_env, fmt, ratio, read_events, write_toml  # noqa: E402
+from train_step import random_targets  # noqa: E402  (the step benchmark's synthetic boxes)
 
 from surgtui.config.load import resolve_data  # noqa: E402
 from surgtui.engine.model import build_model  # noqa: E402
@@ -88,15 +89,6 @@ else:
 VARIANT = "YOLOv5-Small"
 results: dict = {"device": torch.cuda.get_device_name(0) if CUDA else "cpu", "torch": torch.__version__,
                  "gpus": GPUS}
-
-
-def random_targets(batch: int, size: int, boxes: int, g: torch.Generator) -> list[dict]:
-    out = []
-    for _ in range(batch):
-        wh = torch.rand(boxes, 2, generator=g) * size * 0.3 + 4
-        xy = torch.rand(boxes, 2, generator=g) * (size - wh)
-        out.append({"boxes": torch.cat((xy, xy + wh), 1), "labels": torch.randint(0, 2, (boxes,), generator=g)})
-    return out
 
 
 def sync() -> None:
