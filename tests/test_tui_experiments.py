@@ -6,7 +6,8 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from textual.widgets import Static
+from textual import events
+from textual.widgets import Input, Label, Static
 
 from surgtui.tui.app import SurgApp
 from surgtui.tui.screens.confirm import ConfirmScreen
@@ -175,5 +176,102 @@ def test_enter_on_the_list_moves_into_the_form_and_escape_back(dirs: tuple[Path,
             assert pilot.app.focused is screen.query_one("#field-variant Select")
             await pilot.press("escape")
             assert isinstance(pilot.app.focused, ExperimentList)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("broken", ['[optim\nlr = 0.001\n', '[optim]\nlr = -1\n', '[train]\nepochs = "ten"\n'])
+def test_an_invalid_file_is_listed_with_its_error_and_the_rest_keep_working(dirs, broken: str) -> None:
+    exps, runs = dirs
+    (exps / "aaa.toml").write_text(f'name = "aaa"\n{broken}')  # sorted first: selected at start
+
+    async def scenario() -> None:
+        app = SurgApp(exps, runs)
+        async with app.run_test(size=(100, 30), notifications=True) as pilot:
+            screen = await _ready(pilot)
+            table = screen.query_one(ExperimentList)
+            await wait_until(pilot, lambda: table.row_count == 4, what="four experiments")
+            assert screen.draft.path.name == "aaa.toml" and screen.draft.file_error
+            assert table.get_row_at(0)[2] == "invalid"
+            detail = str(screen.query_one("#experiment-detail", Static).render())
+            problem = str(screen.query_one("#form-problem", Static).render())
+            for text in (detail, problem):
+                assert any(words in text for words in ("TOML syntax", "must be > 0", "must be an integer")), text
+            await pilot.press("ctrl+l")  # refused with the reason, nothing started
+            await pilot.pause(0.1)
+            assert any(n.title == "cannot launch" for n in app._notifications)
+            await pilot.press("down")  # the rest keep working
+            await wait_until(pilot, lambda: screen.draft.path.name == "baseline.toml", what="baseline.toml")
+            await pilot.pause(0.3)  # the fields come back on the next refresh
+            await type_into(pilot, "#field-optim-lr Input", "0.002")
+            assert screen.draft.edits == {"optim.lr": 0.002}
+            await pilot.press("escape", "up")  # and back onto the broken one
+            await wait_until(pilot, lambda: screen.draft.path.name == "aaa.toml", what="aaa.toml again")
+            assert app.is_running and isinstance(app.screen, ExperimentsScreen)
+
+    asyncio.run(scenario())
+
+
+def _burst(pilot, text: str) -> None:
+    """Keys as a fast typist (or a terminal without bracketed paste) sends them: no pause in between."""
+    for char in text:
+        key = {".": "full_stop", "-": "minus"}.get(char, char)
+        event = events.Key(key, char)
+        event.set_sender(pilot.app)
+        pilot.app._driver.send_message(event)
+
+
+@pytest.mark.parametrize("how", ["typed", "fast", "pasted"])
+def test_a_field_shows_exactly_what_was_typed_and_saves_it(dirs: tuple[Path, Path], how: str) -> None:
+    exps, runs = dirs
+    path = exps / "baseline.toml"
+
+    async def enter(pilot, selector: str, text: str) -> None:
+        box = pilot.app.screen.query_one(selector, Input)
+        box.focus()
+        await pilot.press("end", "ctrl+u")
+        if how == "typed":
+            await pilot.press(*text)
+        elif how == "fast":
+            _burst(pilot, text)
+        else:
+            pilot.app._driver.send_message(events.Paste(text))
+        await wait_until(pilot, lambda: box.value == text and pilot.app.screen.draft.raw.get(box.parent.parent.spec.key)
+                         == text, what=f"{text!r} in the field")  # every queued edit handled
+        await pilot.pause(0.1)
+        assert box.value == text and box.cursor_position == len(text)
+
+    async def scenario() -> None:
+        async with SurgApp(exps, runs).run_test(size=(100, 30)) as pilot:
+            screen = await _ready(pilot)
+            await enter(pilot, "#field-optim-lr Input", "0.00105")  # starts as the file's 0.001
+            await enter(pilot, "#field-optim-grad_clip Input", "10.5")  # starts as the file's 10.0
+            await enter(pilot, "#field-train-epochs Input", "50")  # the file's value: no edit
+            assert screen.draft.edits == {"optim.lr": 0.00105, "optim.grad_clip": 10.5}
+            assert screen.query_one("#field-train-epochs Input").value == "50"
+            await pilot.press("ctrl+s")
+            await wait_until(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), what="the diff")
+            await pilot.press("y")
+            await wait_until(pilot, lambda: not screen.draft.dirty, what="the save")
+            assert screen.query_one("#field-optim-lr Input").value == "0.00105"
+
+    asyncio.run(scenario())
+    text = path.read_text()
+    assert "lr = 0.00105 " in text and "grad_clip = 10.5 " in text and "epochs = 50\n" in text
+
+
+def test_leaving_a_field_shows_the_value_it_stands_for(dirs: tuple[Path, Path]) -> None:
+    exps, runs = dirs
+
+    async def scenario() -> None:
+        async with SurgApp(exps, runs).run_test(size=(100, 30)) as pilot:
+            screen = await _ready(pilot)
+            await type_into(pilot, "#field-optim-grad_clip Input", "10")  # the file says 10.0
+            assert screen.query_one("#field-optim-grad_clip Input").value == "10"  # as typed, while in it
+            assert not screen.draft.dirty and "*" not in str(screen.query_one("#field-optim-grad_clip .field-label",
+                                                                               Label).render())
+            await pilot.press("tab")
+            await pilot.pause(0.1)
+            assert screen.query_one("#field-optim-grad_clip Input").value == "10.0"
 
     asyncio.run(scenario())

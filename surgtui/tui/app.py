@@ -14,7 +14,6 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
-from textual import work
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
@@ -30,6 +29,7 @@ from surgtui.tui.screens.experiments import ExperimentsScreen
 from surgtui.tui.screens.help import HelpScreen
 from surgtui.tui.screens.monitor import MonitorScreen
 from surgtui.tui.screens.runs import RunsScreen
+from surgtui.tui.workers import background
 
 REAP_S = 1.0
 
@@ -54,7 +54,7 @@ class SurgApp(App[None]):
         self.set_interval(REAP_S, self.reap)
         self._announce_running()
 
-    @work(thread=True, group="startup")
+    @background(group="startup", what="listing running runs", exclusive=False)
     def _announce_running(self) -> None:
         """Reopening the UI finds the runs that kept going while it was closed."""
         running = [r for r in list_runs(self.runs_dir) if r.status == "running"]

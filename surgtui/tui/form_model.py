@@ -129,7 +129,7 @@ class ExperimentDraft:
         self.file_error = ""
         self.base: dict[str, Any] = {}  # the file's values, resolved
         self.effective: dict[str, Any] = {}  # what unedited fields show (a new variant changes them)
-        self.raw: dict[str, str | bool] = {}  # as typed, for every edited field
+        self.raw: dict[str, str | bool] = {}  # as typed, for every field typed into (edit or not)
         self.edits: dict[str, Any] = {}  # parsed values that differ from the file's
         self.errors: dict[str, str] = {}
         self.reload()
@@ -155,6 +155,15 @@ class ExperimentDraft:
         self.raw = {}
         self.reload()
 
+    def settle(self, key: str) -> None:
+        """The user left the field: text that is no edit goes back to showing the effective value."""
+        if key not in self.edits and key not in self.errors:
+            self.raw.pop(key, None)
+
+    def edited(self, key: str) -> bool:
+        """Changed from what the file (or the chosen preset) says, or invalid: marked `*`."""
+        return key in self.edits or key in self.errors
+
     def value(self, key: str) -> str | bool:
         """What the field shows now: the typed text if edited, else the effective value."""
         if key in self.raw:
@@ -176,9 +185,9 @@ class ExperimentDraft:
         except ConfigError as exc:
             self.errors[key] = _short(str(exc), str(self.path), key)
             return
-        if value == (self.base if key == "variant" else self.effective).get(key):
-            del self.raw[key]  # what the field shows anyway: not an edit
-        else:
+        # The text stays as typed even when it parses to the file's value (`10` for `10.0`): a field
+        # rewritten while the user types moves their cursor and garbles the rest of the input.
+        if value != (self.base if key == "variant" else self.effective).get(key):
             self.edits[key] = value
         if key == "variant":
             self._follow_variant()
@@ -196,7 +205,7 @@ class ExperimentDraft:
         text = edit_text(self.text, {"variant": variant}, str(self.path)) if variant else self.text
         self.effective = self._resolve(text)
         for key in [k for k in self.edits if k != "variant" and self.edits[k] == self.effective[k]]:
-            del self.edits[key], self.raw[key]
+            del self.edits[key]  # now the preset's value: no longer an edit (the text stays as typed)
 
     def _resolve(self, text: str) -> dict[str, Any]:
         data = parse_toml(text, str(self.path))

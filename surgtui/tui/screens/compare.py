@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.screen import Screen
@@ -18,6 +17,7 @@ from surgtui.runs import Run
 from surgtui.tui import keymap
 from surgtui.tui.follower import Curves
 from surgtui.tui.widgets.curve_plot import CurvePlot
+from surgtui.tui.workers import background
 
 
 def run_labels(runs: list[Run]) -> list[str]:
@@ -49,7 +49,7 @@ class CompareScreen(Screen):
         self.query_one("#compare-metrics").border_title = "best metrics (★ best)"
         self.load()
 
-    @work(thread=True, exclusive=True, group="compare")
+    @background(group="compare", what="reading the runs to compare")
     def load(self) -> tuple:
         """Reads every config and event file: off the UI thread."""
         runs = [Run.load(d) for d in self.run_dirs]

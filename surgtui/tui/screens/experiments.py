@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
@@ -23,6 +22,7 @@ from surgtui.tui.screens.save_as import SaveAsScreen
 from surgtui.tui.widgets.diff_text import diff_text
 from surgtui.tui.widgets.experiment_form import ExperimentForm
 from surgtui.tui.widgets.experiment_list import ExperimentList
+from surgtui.tui.workers import background
 
 
 class ExperimentsScreen(Screen):
@@ -54,7 +54,7 @@ class ExperimentsScreen(Screen):
     def on_screen_resume(self) -> None:
         self.refresh_list()
 
-    @work(thread=True, exclusive=True, group="catalog")
+    @background(group="catalog", what="listing experiments")
     def refresh_list(self) -> list[ExperimentInfo]:
         """Reading every file and run summary is I/O: off the UI thread."""
         return list_experiments(self.experiments_dir, list_runs(self.runs_dir))

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
 from textual.message import Message
@@ -32,6 +31,7 @@ from surgtui.tui.widgets.curve_plot import CurvePlot
 from surgtui.tui.widgets.grad_gauge import GradGauge
 from surgtui.tui.widgets.log_pane import LogPane
 from surgtui.tui.widgets.run_progress import RunProgress
+from surgtui.tui.workers import background
 
 POLL_S = 0.25
 PLOT_S = 1.0
@@ -93,7 +93,7 @@ class MonitorScreen(Screen):
             self._buckets = buckets
             self._rebucket = True  # a view made at the old width is redone even if no event came
 
-    @work(thread=True, exclusive=True, group="follow")
+    @background(group="follow", what="following the run")
     def _follow(self) -> None:
         worker = get_current_worker()
         events = self.run_dir / EVENTS_FILE

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual import work
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.timer import Timer
@@ -16,6 +15,7 @@ from surgtui.runs import Run, list_runs
 from surgtui.tui import keymap
 from surgtui.tui.messages import CompareRuns, OpenRun, StopRun
 from surgtui.tui.widgets.runs_table import RunsTable
+from surgtui.tui.workers import background
 
 REFRESH_S = 2.0
 
@@ -54,7 +54,7 @@ class RunsScreen(Screen):
         if self._timer is not None:
             self._timer.pause()  # nobody is looking: no need to read every run's files
 
-    @work(thread=True, exclusive=True, group="runs")
+    @background(group="runs", what="listing runs")
     def refresh_runs(self) -> list[Run]:
         """Statuses come from run.json, summary.json and /proc: I/O, so off the UI thread."""
         return list_runs(self.runs_dir)

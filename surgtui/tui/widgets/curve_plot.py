@@ -17,6 +17,7 @@ from textual_plotext import PlotextPlot
 from textual_plotext.plot import Plot
 
 from surgtui.tui.follower import Curves
+from surgtui.tui.workers import guarded
 
 # plotext palette names: they map to the 16 standard colours, so lines stay apart in any terminal.
 COLORS = ("cyan", "orange", "green", "magenta", "blue", "red")
@@ -67,7 +68,9 @@ class CurvePlot(PlotextPlot):
         if wanted == self._built_for:
             return
         self._building = True
-        self.run_worker(lambda: self._build(wanted, self.curves), thread=True, group="plot", exit_on_error=False)
+        curves = self.curves
+        job = guarded(self.app, f"drawing {self.border_title}", lambda: self._build(wanted, curves))
+        self.run_worker(job, thread=True, group="plot", exit_on_error=False)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "plot" or event.worker.node is not self:

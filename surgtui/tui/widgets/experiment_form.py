@@ -22,6 +22,7 @@ class ExperimentForm(VerticalScroll):
     def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)
         self.draft: ExperimentDraft | None = None
+        self.empty_message = "no experiment selected"  # what a form without a draft says (set by the screen)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="form-problem", markup=False)
@@ -37,10 +38,14 @@ class ExperimentForm(VerticalScroll):
     def sync(self) -> None:
         """Push the draft's values, errors and edit marks down to every row."""
         draft = self.draft
-        self.disabled = draft is None or bool(draft.file_error)
-        self.query_one("#form-problem", Static).update(draft.file_error if draft else "no experiment selected")
-        self.set_class(bool(draft is None or draft.file_error), "-problem")
-        if draft is None:
+        problem = self.empty_message if draft is None else draft.file_error and f"✗ {draft.file_error}"
+        # An unreadable file has no values to show: its fields are hidden, not filled with blanks.
+        self.disabled = bool(problem)
+        self.query_one("#form-problem", Static).update(problem)
+        self.set_class(bool(problem), "-problem")
+        self.border_title = draft.path.name if draft else ""
+        self.border_subtitle = "invalid file: fix it in an editor" if problem and draft else ""
+        if draft is None or problem:
             return
         name = draft.path.name
         self.border_title = f"{name} (modified)" if draft.dirty else name
@@ -48,7 +53,8 @@ class ExperimentForm(VerticalScroll):
         self.border_subtitle = f"{n_err} invalid field{'s' * (n_err != 1)}: not saved" if n_err else ""
         for spec in FIELDS:
             self.query_one(f"#field-{spec.key.replace('.', '-')}", FieldRow).show(
-                draft.value(spec.key), draft.errors.get(spec.key, ""), spec.key in draft.raw)
+                draft.value(spec.key), draft.errors.get(spec.key, ""), draft.edited(spec.key),
+                typed=spec.key in draft.raw)
 
     def focus_first(self) -> None:
         if not self.disabled:
@@ -61,3 +67,9 @@ class ExperimentForm(VerticalScroll):
         self.draft.set(event.key, event.raw)
         self.sync()
         self.post_message(self.Changed(self.draft))
+
+    def on_field_row_left(self, event: FieldRow.Left) -> None:
+        event.stop()
+        if self.draft is not None and not self.disabled:
+            self.draft.settle(event.key)
+            self.sync()

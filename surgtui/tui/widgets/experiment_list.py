@@ -10,6 +10,8 @@ from textual.widgets import DataTable
 
 from surgtui.tui.catalog import ExperimentInfo
 
+COLUMN_KEYS = ("mark", "name", "variant", "best")
+
 
 class ExperimentList(DataTable):
     """Rows keyed by file path; the screen reacts to RowHighlighted."""
@@ -19,23 +21,35 @@ class ExperimentList(DataTable):
         self._shown: list[tuple] = []
 
     def on_mount(self) -> None:
-        self.add_column(" ", key="mark", width=1)
-        self.add_column("experiment", key="name")
-        self.add_column("variant", key="variant")
-        self.add_column("mAP50-95", key="best")
+        for key, label in zip(COLUMN_KEYS, (" ", "experiment", "variant", "mAP50-95")):
+            self.add_column(label, key=key, width=1 if key == "mark" else None)
 
     def show(self, infos: Sequence[ExperimentInfo], modified: Collection[Path]) -> None:
-        """Rebuild only when something changed, keeping the cursor on the same file."""
+        """Update in place, keeping the cursor on the same file.
+
+        No RowHighlighted is posted unless the highlighted file really changed: a rebuild that
+        passed over row 0 used to show another file's draft for a moment and take the focus away.
+        """
         rows = [(str(i.path), *_cells(i, i.path in modified)) for i in infos]
         if rows == self._shown:
             return
-        self._shown = rows
         current = self.selected_path
-        self.clear()
-        for key, *cells in rows:
-            self.add_row(*cells, key=key)
-        if current is not None and str(current) in {r[0] for r in rows}:
-            self.move_cursor(row=self.get_row_index(str(current)))
+        with self.prevent(DataTable.RowHighlighted):
+            if [r[0] for r in rows] == [r[0] for r in self._shown]:
+                for (key, *cells), (_, *old) in zip(rows, self._shown):
+                    for column, cell, was in zip(COLUMN_KEYS, cells, old):
+                        if cell != was:
+                            self.update_cell(key, column, cell, update_width=True)
+            else:
+                self.clear()
+                for key, *cells in rows:
+                    self.add_row(*cells, key=key)
+                if current is not None and str(current) in {r[0] for r in rows}:
+                    self.move_cursor(row=self.get_row_index(str(current)))
+        self._shown = rows
+        if rows and self.selected_path != current:
+            key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
+            self.post_message(DataTable.RowHighlighted(self, self.cursor_row, key))
 
     @property
     def selected_path(self) -> Path | None:

@@ -41,18 +41,36 @@ class FieldRow(Widget):
     def control(self) -> Input | Select | Switch:
         return self.query_one("Input, Select, Switch")  # type: ignore[return-value]
 
-    def show(self, value: str | bool, error: str, edited: bool) -> None:
-        """Attributes down: the form sets what to show; no Changed message echoes back."""
+    class Left(Message):
+        """The user moved out of this field."""
+
+        def __init__(self, key: str) -> None:
+            super().__init__()
+            self.key = key
+
+    def show(self, value: str | bool, error: str, edited: bool, typed: bool = False) -> None:
+        """Attributes down: the form sets what to show; no Changed message echoes back.
+
+        `typed`: the value is the user's own text. While they are in the field it is never written
+        back: an older echo (queued behind a paste or fast typing) would move the cursor or undo keys.
+        """
         control = self.control
-        with self.prevent(Input.Changed, Select.Changed, Switch.Changed):
-            if control.value != value:
-                control.value = value
+        if isinstance(control, Select) and value not in self.spec.choices:
+            error = error or f"{value!r} is not one of the choices"  # a Select cannot show it: say so
+        elif not (typed and isinstance(control, Input) and control.has_focus):
+            with self.prevent(Input.Changed, Select.Changed, Switch.Changed):
+                if control.value != value:
+                    control.value = value
         if isinstance(control, Switch):
             self.query_one(".switch-state", Label).update("on" if value else "off")
         self.query_one(".field-error", Static).update(f"✗ {error}" if error else "")
         self.set_class(bool(error), "-invalid")
         self.set_class(edited, "-edited")
         self.query_one(".field-label", Label).update(self.spec.label + (" *" if edited else ""))
+
+    def on_input_blurred(self, event: Input.Blurred) -> None:
+        event.stop()
+        self.post_message(self.Left(self.spec.key))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
