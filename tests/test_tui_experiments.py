@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from pathlib import Path
 
 import pytest
 from textual import events
 from textual.widgets import Input, Label, Static
 
+from surgtui import launcher
+from surgtui.runs import Run
 from surgtui.tui.app import SurgApp
+from surgtui.tui.screens.choice import LaunchEditedScreen, QuitScreen
 from surgtui.tui.screens.confirm import ConfirmScreen
 from surgtui.tui.screens.experiments import ExperimentsScreen
+from surgtui.tui.screens.monitor import MonitorScreen
 from surgtui.tui.widgets.experiment_list import ExperimentList
-from test_tui_fixtures import copy_experiments, type_into, wait_until, write_run
+from test_tui_fixtures import (  # noqa: F401  (stand_in: a fixture)
+    EXPERIMENTS,
+    copy_experiments,
+    stand_in,
+    type_into,
+    wait_until,
+    write_run,
+)
 
 LR_LINE = "lr = 0.001                # learning rate of the neck and heads (randomly initialised)"
 
@@ -273,5 +285,121 @@ def test_leaving_a_field_shows_the_value_it_stands_for(dirs: tuple[Path, Path]) 
             await pilot.press("tab")
             await pilot.pause(0.1)
             assert screen.query_one("#field-optim-grad_clip Input").value == "10.0"
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("answer", ["escape", "s", "d"])
+def test_quit_with_unsaved_edits_asks_save_discard_or_cancel(dirs: tuple[Path, Path], answer: str) -> None:
+    exps, runs = dirs
+    path = exps / "baseline.toml"
+    before = path.read_text()
+
+    async def scenario() -> None:
+        app = SurgApp(exps, runs)
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = await _ready(pilot)
+            await type_into(pilot, "#field-optim-lr Input", "0.002")
+            await pilot.press("ctrl+q")
+            await pilot.pause(0.1)
+            assert isinstance(app.screen, QuitScreen) and app.is_running
+            assert "+" + LR_LINE.replace("0.001", "0.002") in app.screen.body.plain  # what would be saved
+            await pilot.press(answer)
+            await pilot.pause(0.2)
+            if answer == "escape":
+                assert app.is_running and app.screen is screen and screen.draft.edits == {"optim.lr": 0.002}
+            else:
+                assert app._exit
+
+    asyncio.run(scenario())
+    saved = before.replace(LR_LINE, LR_LINE.replace("0.001", "0.002"))
+    assert path.read_text() == (saved if answer == "s" else before)
+
+
+def test_quit_refuses_to_save_an_invalid_edit_and_stays(dirs: tuple[Path, Path]) -> None:
+    exps, runs = dirs
+    before = (exps / "baseline.toml").read_text()
+
+    async def scenario() -> None:
+        app = SurgApp(exps, runs)
+        async with app.run_test(size=(100, 30), notifications=True) as pilot:
+            screen = await _ready(pilot)
+            await type_into(pilot, "#field-model-img_size Input", "100")
+            await pilot.press("ctrl+q")
+            await pilot.pause(0.1)
+            assert "cannot be saved" in app.screen.body.plain
+            await pilot.press("s")
+            await pilot.pause(0.2)
+            assert app.is_running and not app._exit and screen.draft.errors
+            assert any("multiple of 32" in n.message for n in app._notifications)
+            await pilot.press("ctrl+q", "d")
+            await pilot.pause(0.2)
+            assert app._exit
+
+    asyncio.run(scenario())
+    assert (exps / "baseline.toml").read_text() == before
+
+
+def test_quit_without_edits_quits_at_once(dirs: tuple[Path, Path]) -> None:
+    exps, runs = dirs
+
+    async def scenario() -> None:
+        app = SurgApp(exps, runs)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await _ready(pilot)
+            await type_into(pilot, "#field-train-epochs Input", "50")  # the file's own value: no edit
+            await pilot.press("ctrl+q")
+            await pilot.pause(0.1)
+            assert app._exit
+
+    asyncio.run(scenario())
+
+
+def test_an_empty_folder_says_how_to_make_an_experiment(tmp_path: Path) -> None:
+    exps = tmp_path / "experiments"
+    exps.mkdir()
+
+    async def scenario() -> None:
+        app = SurgApp(exps, tmp_path / "runs")
+        async with app.run_test(size=(100, 30), notifications=True) as pilot:
+            form = app.screen.query_one("#experiment-form")
+            problem = app.screen.query_one("#form-problem", Static)
+            await wait_until(pilot, lambda: "surgtui new NAME" in str(problem.render()), what="the hint")
+            assert not any(row.display for row in form.query("FieldRow").results())  # no made-up defaults
+            for key in ("ctrl+s", "ctrl+l", "ctrl+n"):
+                await pilot.press(key)
+            await pilot.pause(0.1)
+            assert len([n for n in app._notifications if "surgtui new NAME" in n.message]) == 3
+            assert app.screen.query_one(ExperimentList).row_count == 0
+            (exps / "mine.toml").write_text(EXPERIMENTS["smoke"].replace('"smoke"', '"mine"'))
+            await wait_until(pilot, lambda: app.screen.draft is not None, timeout=5,
+                             what="the new file, without switching screens")
+            assert app.screen.draft.path.name == "mine.toml"
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.usefixtures("stand_in")
+def test_save_and_launch_writes_the_edits_then_runs_them(dirs: tuple[Path, Path]) -> None:
+    exps, runs = dirs
+
+    async def scenario() -> None:
+        app = SurgApp(exps, runs)
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = await _ready(pilot)
+            await pilot.press("down", "down")
+            await wait_until(pilot, lambda: screen.draft.path.name == "smoke.toml", what="smoke.toml")
+            await type_into(pilot, "#field-optim-lr Input", "0.003")
+            await pilot.press("ctrl+l")
+            await wait_until(pilot, lambda: isinstance(app.screen, LaunchEditedScreen), what="the question")
+            await pilot.press("s")
+            await wait_until(pilot, lambda: isinstance(app.screen, MonitorScreen), what="the monitor")
+            run_dir = app.screen.run_dir
+            try:
+                assert "lr = 0.003" in (exps / "smoke.toml").read_text()
+                assert "lr = 0.003" in (run_dir / "config.toml").read_text()
+                assert not screen.draft.dirty
+            finally:
+                launcher.signal_run(Run.load(run_dir), signal.SIGKILL)
 
     asyncio.run(scenario())

@@ -1,4 +1,4 @@
-"""Fixture runs and experiment folders for the TUI tests (helpers only: no tests here).
+"""Fixture runs, experiment folders and a stand-in engine for the TUI tests (helpers only: no tests here).
 
 Runs are written through the real EventWriter with a frozen clock, so ids, times,
 ETAs and every number on screen are the same on every machine.
@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import signal
+import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from unittest import mock
 
+import pytest
+
 import surgtui.events
+import surgtui.launcher
 from surgtui.config import Resolved
 from surgtui.config.load import parse_toml, resolve_data
 from surgtui.events import EventWriter
@@ -231,3 +237,36 @@ seed = 0
 log_every = 2
 """,
 }
+
+
+# ---------------------------------------------------------------- a stand-in engine
+
+
+def stand_in_engine(run_dir: Path) -> int:
+    """Writes a step every 20 ms until SIGINT, then checkpoints and ends `stopped` (exit 130)."""
+    stop: list[int] = []
+    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    started = time.time()
+    with EventWriter(run_dir) as w:
+        w.run_start(run_dir.name, "stand-in", {"optim": {"grad_clip": 10.0}}, "cpu", 1,
+                    {"backbone": 1, "head": 1, "total": 2}, 100, 100, 10_000)
+        for step in range(1, 10_001):
+            if stop:
+                w.checkpoint((step - 1) // 100 + 1, "weights/last.pt", False)
+                w.run_end("stopped", "SIGINT received", None, time.time() - started)
+                return 130
+            w.step((step - 1) // 100 + 1, step, {"backbone": 1e-4, "head": 1e-3}, 1.0, False,
+                   {"coord": 0.1, "conf": 0.5, "class": 0.2, "total": 0.8}, 100.0)
+            time.sleep(0.02)
+        w.run_end("finished", "", None, time.time() - started)
+    return 0
+
+
+@pytest.fixture
+def stand_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(surgtui.launcher, "engine_command",
+                        lambda run_dir, devices=1, resume=False: [sys.executable, __file__, str(run_dir)])
+
+
+if __name__ == "__main__":
+    sys.exit(stand_in_engine(Path(sys.argv[1])))

@@ -1,7 +1,7 @@
 """Launch and stop from the UI, end to end: a run directory appears, the monitor follows it, stop ends it.
 
-The fast tests swap the engine for a stand-in process (this file run as a script:
-same events, same SIGINT contract, no torch); the slow one runs the real engine.
+The fast tests swap the engine for a stand-in process (test_tui_fixtures.py run as a
+script: same events, same SIGINT contract, no torch); the slow one runs the real engine.
 """
 
 from __future__ import annotations
@@ -9,46 +9,17 @@ from __future__ import annotations
 import asyncio
 import shutil
 import signal
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from surgtui import launcher
 from surgtui.config.edit import set_fields
-from surgtui.events import EventWriter
 from surgtui.runs import Run, list_runs
 from surgtui.tui.app import SurgApp
 from surgtui.tui.screens.confirm import ConfirmScreen
 from surgtui.tui.screens.monitor import MonitorScreen
-from test_tui_fixtures import ROOT, copy_experiments, wait_until
-
-
-def stand_in_engine(run_dir: Path) -> int:
-    """Writes a step every 20 ms until SIGINT, then checkpoints and ends `stopped` (exit 130)."""
-    stop: list[int] = []
-    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
-    started = time.time()
-    with EventWriter(run_dir) as w:
-        w.run_start(run_dir.name, "stand-in", {"optim": {"grad_clip": 10.0}}, "cpu", 1,
-                    {"backbone": 1, "head": 1, "total": 2}, 100, 100, 10_000)
-        for step in range(1, 10_001):
-            if stop:
-                w.checkpoint((step - 1) // 100 + 1, "weights/last.pt", False)
-                w.run_end("stopped", "SIGINT received", None, time.time() - started)
-                return 130
-            w.step((step - 1) // 100 + 1, step, {"backbone": 1e-4, "head": 1e-3}, 1.0, False,
-                   {"coord": 0.1, "conf": 0.5, "class": 0.2, "total": 0.8}, 100.0)
-            time.sleep(0.02)
-        w.run_end("finished", "", None, time.time() - started)
-    return 0
-
-
-@pytest.fixture
-def stand_in(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(launcher, "engine_command",
-                        lambda run_dir, devices=1, resume=False: [sys.executable, __file__, str(run_dir)])
+from test_tui_fixtures import ROOT, copy_experiments, stand_in, wait_until  # noqa: F401  (stand_in: a fixture)
 
 
 async def _launch_first_experiment(pilot, runs_dir: Path) -> MonitorScreen:
@@ -67,7 +38,8 @@ async def _stop(pilot, monitor: MonitorScreen, timeout: float) -> None:
     await wait_until(pilot, lambda: monitor.view.status == "stopped", timeout=timeout, what="status stopped")
 
 
-def test_launch_follow_and_stop(tmp_path: Path, stand_in: None) -> None:
+@pytest.mark.usefixtures("stand_in")
+def test_launch_follow_and_stop(tmp_path: Path) -> None:
     exps, runs_dir = copy_experiments(tmp_path / "experiments", ("smoke",)), tmp_path / "runs"
 
     async def scenario() -> None:
@@ -85,7 +57,8 @@ def test_launch_follow_and_stop(tmp_path: Path, stand_in: None) -> None:
     asyncio.run(scenario())
 
 
-def test_quitting_leaves_the_run_running_and_reopening_follows_it(tmp_path: Path, stand_in: None) -> None:
+@pytest.mark.usefixtures("stand_in")
+def test_quitting_leaves_the_run_running_and_reopening_follows_it(tmp_path: Path) -> None:
     exps, runs_dir = copy_experiments(tmp_path / "experiments", ("smoke",)), tmp_path / "runs"
 
     async def first_session() -> Path:
@@ -97,7 +70,7 @@ def test_quitting_leaves_the_run_running_and_reopening_follows_it(tmp_path: Path
     async def second_session(run_dir: Path) -> None:
         app = SurgApp(exps, runs_dir)
         async with app.run_test(size=(100, 30), notifications=True) as pilot:
-            await wait_until(pilot, lambda: any("1 run(s) running" in n.message for n in app._notifications),
+            await wait_until(pilot, lambda: any("1 run running," in n.message for n in app._notifications),
                              what="the note that a run is running")
             await pilot.press("f4")
             monitor = app.screen
@@ -146,7 +119,3 @@ def test_launch_and_stop_the_real_engine(tmp_path: Path) -> None:
             launcher.signal_run(run, signal.SIGKILL)
     assert Run.load(run_dir).status == "stopped"
     assert (run_dir / "weights" / "last.pt").is_file()
-
-
-if __name__ == "__main__":
-    sys.exit(stand_in_engine(Path(sys.argv[1])))

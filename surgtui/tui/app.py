@@ -23,6 +23,7 @@ from surgtui.launcher import signal_run, start_engine, wait_exit
 from surgtui.runs import Run, create_run, list_runs
 from surgtui.tui import keymap
 from surgtui.tui.messages import CompareRuns, LaunchExperiment, OpenRun, StopRun
+from surgtui.tui.screens.choice import QuitScreen
 from surgtui.tui.screens.compare import CompareScreen
 from surgtui.tui.screens.confirm import ConfirmScreen
 from surgtui.tui.screens.experiments import ExperimentsScreen
@@ -44,8 +45,13 @@ class SurgApp(App[None]):
         self.experiments_dir = Path(experiments_dir)
         self.runs_dir = Path(runs_dir)
         self.engines: list[tuple[subprocess.Popen, Path]] = []  # started here: reaped, never killed
-        self.add_mode("experiments", lambda: ExperimentsScreen(self.experiments_dir, self.runs_dir))
+        self.experiments_screen: ExperimentsScreen | None = None  # holds the unsaved edits quit asks about
+        self.add_mode("experiments", self._make_experiments_screen)
         self.add_mode("runs", lambda: RunsScreen(self.runs_dir))
+
+    def _make_experiments_screen(self) -> ExperimentsScreen:
+        self.experiments_screen = ExperimentsScreen(self.experiments_dir, self.runs_dir)
+        return self.experiments_screen
 
     def on_mount(self) -> None:
         if not self.is_headless and self.console.color_system in ("standard", "windows"):
@@ -59,7 +65,8 @@ class SurgApp(App[None]):
         """Reopening the UI finds the runs that kept going while it was closed."""
         running = [r for r in list_runs(self.runs_dir) if r.status == "running"]
         if running:
-            self.notify(f"{len(running)} run(s) running, newest {running[-1].id}: F4 follows it")
+            n = len(running)
+            self.notify(f"{n} run{'s' * (n != 1)} running, newest {running[-1].id}: F4 follows it")
 
     # ------------------------------------------------------------ requests from screens
 
@@ -73,16 +80,16 @@ class SurgApp(App[None]):
         try:
             resolved = load_experiment(path)
         except ConfigError as exc:
-            self.notify(str(exc), title="cannot launch", severity="error")
+            self.notify(str(exc), title="cannot launch", severity="error", markup=False)
             return None
         run_dir = create_run(self.runs_dir, resolved.experiment.name, resolved.to_toml())
         try:
             self.engines.append((start_engine(run_dir), run_dir))
         except (OSError, UserError) as exc:
-            self.notify(f"could not start the engine: {exc}", title="launch failed", severity="error")
+            self.notify(f"could not start the engine: {exc}", title="launch failed", severity="error", markup=False)
             return None
         for note in resolved.notes:
-            self.notify(note, title="override")
+            self.notify(note, title="override", markup=False)
         return run_dir
 
     def on_open_run(self, message: OpenRun) -> None:
@@ -100,7 +107,7 @@ class SurgApp(App[None]):
             try:
                 sent = signal_run(Run.load(run_dir), signal.SIGINT)
             except UserError as exc:
-                self.notify(str(exc), severity="error")
+                self.notify(str(exc), severity="error", markup=False)
                 return
             if sent:
                 self.notify(f"stopping {run_dir.name}: it finishes its step and saves last.pt")
@@ -114,15 +121,40 @@ class SurgApp(App[None]):
 
     # ------------------------------------------------------------ actions
 
+    async def action_quit(self) -> None:
+        """Quit; with unsaved edits, ask first: save, discard or cancel (the runs keep running either way)."""
+        editor = self.experiments_screen
+        unsaved = editor.unsaved() if editor is not None else []
+        if editor is None or not unsaved:
+            self.exit()
+            return
+        if isinstance(self.screen, QuitScreen):
+            return  # already asking
+
+        def answered(choice: str | None) -> None:
+            if choice == "discard" or (choice == "save" and editor.save_all()):
+                self.exit()
+
+        names = ", ".join(d.path.name for d in unsaved)
+        self.push_screen(QuitScreen(f"Unsaved edits in {names}. Save them before quitting?",
+                                    editor.unsaved_diff()), answered)
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
-    def action_show_experiments(self) -> None:
-        self.switch_mode("experiments")
+    async def action_show_experiments(self) -> None:
+        await self._show_mode("experiments")
 
-    def action_show_runs(self) -> None:
-        self.switch_mode("runs")
+    async def action_show_runs(self) -> None:
+        await self._show_mode("runs")
+
+    async def _show_mode(self, mode: str) -> None:
+        """The mode's own screen: from a monitor or comparison opened in that mode too."""
+        if self.current_mode != mode:
+            await self.switch_mode(mode)
+        while len(self.screen_stack) > 1:
+            await self.pop_screen()
 
     def action_follow_latest(self) -> None:
         runs = list_runs(self.runs_dir)
@@ -131,7 +163,7 @@ class SurgApp(App[None]):
         if target is None:
             self.notify("no runs yet: launch one from an experiment (ctrl+l)", severity="warning")
         elif isinstance(self.screen, MonitorScreen) and self.screen.run_dir == target.path:
-            self.notify(f"already following {target.id}")
+            self.notify(f"already following the newest {'running ' * bool(running)}run, {target.id}")
         else:
             self.push_screen(MonitorScreen(target.path))
 
@@ -140,8 +172,7 @@ class SurgApp(App[None]):
 
         The footer has no room to spare at 80 columns.
         """
-        redundant_on = {"show_experiments": ExperimentsScreen, "show_runs": RunsScreen,
-                        "follow_latest": (MonitorScreen, RunsScreen)}
+        redundant_on = {"show_experiments": ExperimentsScreen, "show_runs": RunsScreen, "follow_latest": RunsScreen}
         return not isinstance(self.screen, redundant_on.get(action, ()))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

@@ -18,13 +18,15 @@ APP = [
     Binding("f2", "app.show_experiments", "Experiments"),
     Binding("f3", "app.show_runs", "Runs"),
     Binding("f4", "app.follow_latest", "Monitor", tooltip="Follow the newest running run (or the newest run)"),
-    Binding("ctrl+q", "app.quit", "Quit", priority=True, show=False),
+    Binding("ctrl+q", "app.quit", "Quit", priority=True, show=False,
+            tooltip="Runs keep running; with unsaved edits: save, discard or cancel"),
 ]
 
 EXPERIMENTS = [
     Binding("ctrl+s", "save", "Save", tooltip="Show the diff, then write the edited keys"),
     Binding("ctrl+n", "save_as", "Save as", tooltip="Write the edited experiment to a new file"),
-    Binding("ctrl+l", "launch", "Launch", tooltip="Start a run of the saved file and follow it"),
+    Binding("ctrl+l", "launch", "Launch",
+            tooltip="Start a run of the file and follow it (with unsaved edits: save and launch, or launch as saved)"),
     Binding("ctrl+r", "revert", "Revert", tooltip="Drop the unsaved edits", show=False),
     Binding("escape", "focus_list", "Back to list", show=False),
 ]
@@ -56,6 +58,20 @@ CONFIRM = [
     Binding("n,escape", "answer(False)", "No"),
 ]
 
+# Quit while experiment files have unsaved edits.
+QUIT = [
+    Binding("s", "choose('save')", "Save and quit"),
+    Binding("d", "choose('discard')", "Discard and quit"),
+    Binding("c,escape", "choose('cancel')", "Cancel"),
+]
+
+# Launch an experiment whose file has unsaved edits.
+LAUNCH_EDITED = [
+    Binding("s", "choose('save')", "Save and launch"),
+    Binding("l", "choose('saved')", "Launch as saved"),
+    Binding("c,escape", "choose('cancel')", "Cancel"),
+]
+
 SAVE_AS = [
     Binding("escape", "cancel", "Cancel"),
 ]
@@ -73,4 +89,6 @@ SCOPES: tuple[tuple[str, list[Binding]], ...] = (
     ("Runs", RUNS),
     ("Compare", COMPARE),
     ("Dialogs", CONFIRM),
+    ("Quit with unsaved edits", QUIT),
+    ("Launch with unsaved edits", LAUNCH_EDITED),
 )

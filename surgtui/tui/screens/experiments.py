@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
@@ -17,12 +18,15 @@ from surgtui.tui import keymap
 from surgtui.tui.catalog import ExperimentInfo, list_experiments
 from surgtui.tui.form_model import ExperimentDraft
 from surgtui.tui.messages import LaunchExperiment
+from surgtui.tui.screens.choice import LaunchEditedScreen
 from surgtui.tui.screens.confirm import ConfirmScreen
 from surgtui.tui.screens.save_as import SaveAsScreen
 from surgtui.tui.widgets.diff_text import diff_text
 from surgtui.tui.widgets.experiment_form import ExperimentForm
 from surgtui.tui.widgets.experiment_list import ExperimentList
 from surgtui.tui.workers import background
+
+REFRESH_S = 2.0
 
 
 class ExperimentsScreen(Screen):
@@ -49,10 +53,17 @@ class ExperimentsScreen(Screen):
     def on_mount(self) -> None:
         self.sub_title = str(self.experiments_dir)
         self.query_one(ExperimentList).border_title = "experiments"
+        self.query_one(ExperimentForm).empty_message = "reading the experiment files..."
         self.query_one(ExperimentForm).show(None)
+        # A file made meanwhile (`surgtui new`, another editor) shows up without switching screens.
+        self._timer = self.set_interval(REFRESH_S, self.refresh_list)
 
     def on_screen_resume(self) -> None:
+        self._timer.resume()
         self.refresh_list()
+
+    def on_screen_suspend(self) -> None:
+        self._timer.pause()
 
     @background(group="catalog", what="listing experiments")
     def refresh_list(self) -> list[ExperimentInfo]:
@@ -67,6 +78,11 @@ class ExperimentsScreen(Screen):
     def _show_list(self, infos: list[ExperimentInfo]) -> None:
         self.infos = {i.path: i for i in infos}
         table = self.query_one(ExperimentList)
+        form = self.query_one(ExperimentForm)
+        form.empty_message = self.nothing_selected
+        if not infos and form.draft is None:
+            form.sync()
+            self.query_one("#experiment-detail", Static).update(self.nothing_selected)
         self._show_modified()
         if self._select_after is not None and str(self._select_after) in table.rows:
             table.move_cursor(row=table.get_row_index(str(self._select_after)))
@@ -75,8 +91,59 @@ class ExperimentsScreen(Screen):
             self._select(table.selected_path)
 
     @property
+    def nothing_selected(self) -> str:
+        if self.infos:
+            return "no experiment selected"
+        return f"no experiments in {self.experiments_dir}: create one with `surgtui new NAME`"
+
+    @property
     def draft(self) -> ExperimentDraft | None:
         return self.query_one(ExperimentForm).draft
+
+    def _selected_draft(self) -> ExperimentDraft | None:
+        """The draft an action works on; None (and why, said once) when there is none."""
+        if self.draft is None:
+            self.notify(self.nothing_selected, severity="warning", markup=False)
+        return self.draft
+
+    def unsaved(self) -> list[ExperimentDraft]:
+        """Drafts with edits (valid or not) that are not in their file."""
+        return [d for d in self.drafts.values() if d.dirty]
+
+    def save_draft(self, draft: ExperimentDraft) -> bool:
+        """Write a draft's edits now (no diff shown); False, with the reason said, when it cannot be."""
+        try:
+            draft.reload()
+            draft.new_text()  # every edit valid, and valid together
+            set_fields(draft.path, draft.edits)
+        except ConfigError as exc:
+            self.notify(f"{draft.path.name}: {exc}", title="not saved", severity="error", markup=False)
+            saved = False
+        else:
+            draft.discard()
+            saved = True
+        if draft is self.draft:
+            self.query_one(ExperimentForm).sync()
+        if not saved:
+            return False
+        self._show_modified()
+        self.notify(f"saved {draft.path.name}", markup=False)
+        self.refresh_list()
+        return True
+
+    def save_all(self) -> bool:
+        """Save every draft with edits; True when all of them are in their files now."""
+        return all([self.save_draft(d) for d in self.unsaved()])  # a list: try every file, not up to the first failure
+
+    def unsaved_diff(self) -> Text:
+        """What saving every draft would change, file by file."""
+        text = Text()
+        for draft in self.unsaved():
+            try:
+                text.append_text(diff_text(draft.text, draft.new_text(), draft.path.name))
+            except ConfigError as exc:
+                text.append(f"{draft.path.name}: cannot be saved: {exc}\n", style="bold red")
+        return text
 
     def _select(self, path: Path) -> None:
         draft = self.drafts.get(path)
@@ -108,14 +175,14 @@ class ExperimentsScreen(Screen):
 
     def _edited_text(self) -> str | None:
         """The file's text with the edits applied, or None (and why) when there is nothing valid."""
-        draft = self.draft
+        draft = self._selected_draft()
         if draft is None:
             return None
         try:
             draft.reload()
             return draft.new_text()
         except ConfigError as exc:
-            self.notify(str(exc), title="not saved", severity="error")
+            self.notify(str(exc), title="not saved", severity="error", markup=False)
             return None
         finally:
             self.query_one(ExperimentForm).sync()
@@ -134,11 +201,11 @@ class ExperimentsScreen(Screen):
             try:
                 set_fields(draft.path, draft.edits)
             except ConfigError as exc:
-                self.notify(str(exc), title="not saved", severity="error")
+                self.notify(str(exc), title="not saved", severity="error", markup=False)
                 return
             draft.discard()
             self.query_one(ExperimentForm).sync()
-            self.notify(f"saved {draft.path.name}")
+            self.notify(f"saved {draft.path.name}", markup=False)
             self.refresh_list()
 
         diff = diff_text(draft.text, new, draft.path.name)
@@ -156,35 +223,43 @@ class ExperimentsScreen(Screen):
             try:
                 save_as(new, dest)
             except ConfigError as exc:
-                self.notify(str(exc), title="not saved", severity="error")
+                self.notify(str(exc), title="not saved", severity="error", markup=False)
                 return
             draft.discard()  # the edits now live in the new file; the original stays as saved
             self._select_after = dest
-            self.notify(f"saved {dest.name}")
+            self.notify(f"saved {dest.name}", markup=False)
             self.refresh_list()
 
         self.app.push_screen(SaveAsScreen(self.experiments_dir, f"{draft.path.stem}-2"), chosen)
 
     def action_launch(self) -> None:
-        draft = self.draft
+        draft = self._selected_draft()
         if draft is None:
             return
         if draft.file_error:
-            self.notify(draft.file_error, title="cannot launch", severity="error")
+            self.notify(draft.file_error, title="cannot launch", severity="error", markup=False)
             return
         if not draft.dirty:
             self.post_message(LaunchExperiment(draft.path))
             return
 
-        def answered(yes: bool | None) -> None:
-            if yes:
+        def answered(choice: str | None) -> None:
+            if choice == "saved" or (choice == "save" and self.save_draft(draft)):
                 self.post_message(LaunchExperiment(draft.path))
 
-        self.app.push_screen(ConfirmScreen(
-            f"{draft.path.name} has unsaved edits. Launch the file as saved, without them?", yes="Launch"), answered)
+        try:
+            body = diff_text(draft.text, draft.new_text(), draft.path.name)
+        except ConfigError as exc:
+            body = Text(f"cannot be saved: {exc}", style="bold red")
+        self.app.push_screen(LaunchEditedScreen(f"{draft.path.name} has unsaved edits.", body), answered)
+
+    def action_save_and_launch(self) -> None:
+        draft = self._selected_draft()
+        if draft is not None and (not draft.dirty or self.save_draft(draft)):
+            self.action_launch()
 
     def action_revert(self) -> None:
-        if self.draft is not None:
+        if self._selected_draft() is not None:
             self.draft.discard()
             self.query_one(ExperimentForm).sync()
             self._show_modified()
@@ -197,5 +272,7 @@ class ExperimentsScreen(Screen):
             ("Save experiment", "Show the diff and write the edited keys", self.action_save),
             ("Save experiment as...", "Write the edits to a new experiment file", self.action_save_as),
             ("Launch experiment", "Start a run of the selected file and follow it", self.action_launch),
+            ("Save and launch experiment", "Write the edits, then start a run and follow it",
+             self.action_save_and_launch),
             ("Revert edits", "Drop the unsaved edits of the selected file", self.action_revert),
         ]

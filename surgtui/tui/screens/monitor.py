@@ -117,6 +117,8 @@ class MonitorScreen(Screen):
         if pending is None:
             return
         view, self._behind = pending
+        if self.view is None or view.status != self.view.status:
+            self.refresh_bindings()  # `s` stop is offered only while the run is running
         self.view = view
         self.query_one(RunProgress).show(view)
         self.query_one(GradGauge).show(view)
@@ -142,6 +144,11 @@ class MonitorScreen(Screen):
         """The whole file is read and every plot shows it (tests and benchmarks wait for this)."""
         return (self.view is not None and not self._behind and self._pending is None and not self._rebucket
                 and self._plotted is self.view and all(p.ready for p in self.query(CurvePlot)))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop":
+            return self.view is not None and self.view.status == "running"
+        return True
 
     def action_stop(self) -> None:
         if self.view is None or self.view.status != "running":
