@@ -11,6 +11,7 @@ from textual.screen import ModalScreen
 from conftest import kill_leftover_engines
 from surgtui.tui.app import SurgApp
 from surgtui.tui.screens.compare import CompareScreen
+from surgtui.tui.screens.experiments import ExperimentsScreen
 from surgtui.tui.screens.monitor import MonitorScreen
 from surgtui.tui.screens.runs import RunsScreen
 from test_tui_fixtures import copy_experiments, stand_in, wait_until, write_runs  # noqa: F401  (stand_in: a fixture)
@@ -32,7 +33,10 @@ async def _enter(pilot, mode: str, top: str | None, runs: list[Path]) -> None:
     app = pilot.app
     while isinstance(app.screen, ModalScreen):
         await app.pop_screen()
-    await app._show_mode(mode)
+    if app.current_mode != mode:
+        await app.switch_mode(mode)
+    while len(app.screen_stack) > 1:
+        await app.pop_screen()
     if mode == "runs":
         await wait_until(pilot, lambda: app.screen.query_one("#runs-table").row_count == 5, what="the runs")
         app.screen.query_one("#runs-table").focus()
@@ -92,7 +96,7 @@ def test_f2_f3_leave_a_monitor_or_comparison_opened_in_their_own_mode(tmp_path: 
             await _enter(pilot, "experiments", "monitor", runs)
             await pilot.press("f2")
             await pilot.pause(0.1)
-            assert app.screen is app.experiments_screen
+            assert isinstance(app.screen, ExperimentsScreen) and len(app.screen_stack) == 1
             await _enter(pilot, "runs", "compare", runs)
             await pilot.press("f3")
             await pilot.pause(0.1)

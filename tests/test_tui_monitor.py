@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from surgtui.events import EventWriter
+from surgtui.runs import proc_start_time, update_run_json
 from surgtui.tui.app import SurgApp
 from surgtui.tui.follower import RunFollower
 from surgtui.tui.screens.monitor import MonitorScreen
@@ -158,3 +160,35 @@ def test_a_long_history_folded_in_a_child_process_gives_the_same_view(tmp_path: 
     assert child.tail.offset == here.tail.offset > 0
     assert child.view(40) == here.view(40)
     child.poll()  # and it keeps following from where the child stopped
+
+
+def test_a_monitor_open_across_stop_and_resume_ends_finished_without_a_false_crash(tmp_path: Path) -> None:
+    exps = copy_experiments(tmp_path / "experiments")
+    run = write_run(tmp_path / "runs", "smoke", done_epochs=3, end="stopped", pid=DEAD_PID)
+
+    async def scenario() -> None:
+        async with SurgApp(exps, tmp_path / "runs").run_test(size=(100, 30)) as pilot:
+            screen = await _monitor(pilot, run)
+            assert screen.view.status == "stopped"
+            engine = subprocess.Popen(["sleep", "60"])  # `surgtui resume`: a new engine, a new pid in run.json
+            try:
+                update_run_json(run, pid=engine.pid, pgid=engine.pid, proc_start=proc_start_time(engine.pid))
+                with EventWriter(run) as w:
+                    w.run_start(run.name, "smoke", {"optim": {"grad_clip": 10.0}}, "cpu", 1,
+                                {"backbone": 1, "head": 1, "total": 2}, 6, 20, 120, resumed_from_step=60)
+                    await wait_until(pilot, lambda: screen.view.status == "running", what="the resumed run")
+                    await pilot.pause(1.5)  # a liveness check or two with the new engine
+                    assert screen.view.status == "running"
+                    w.step(4, 61, {"backbone": 1e-4, "head": 1e-3}, 1.0, False,
+                           {"coord": 0.1, "conf": 0.5, "class": 0.2, "total": 0.8}, 100.0)
+                    w.run_end("finished", "", None, 10.0)
+            finally:
+                engine.kill()
+                engine.wait()
+            await wait_until(pilot, lambda: screen.view.status == "finished", what="finished")
+            await pilot.pause(1.5)
+            assert screen.view.status == "finished"
+            assert "without run_end" not in _log_text(screen)
+            assert "✓ finished" in str(screen.query_one("#run-title").render())
+
+    asyncio.run(scenario())

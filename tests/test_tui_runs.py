@@ -8,15 +8,18 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from rich.text import Text
 from textual.widgets import DataTable
 
+from surgtui.run_table import STATUS_STYLE
+from surgtui.runs import list_runs
 from surgtui.tui.app import SurgApp
 from surgtui.tui.screens.compare import CompareScreen
 from surgtui.tui.screens.monitor import MonitorScreen
 from surgtui.tui.screens.runs import RunsScreen
 from surgtui.tui.widgets.curve_plot import CurvePlot
 from surgtui.tui.widgets.runs_table import RunsTable
-from test_tui_fixtures import copy_experiments, wait_until, write_runs
+from test_tui_fixtures import T0, copy_experiments, wait_until, write_run, write_runs
 
 
 @pytest.fixture
@@ -125,7 +128,7 @@ def test_mark_and_compare_shows_config_differences_best_metrics_and_curves(dirs)
             table.move_cursor(row=table.get_row_index(runs[1].name))
             await pilot.press("space")
             assert screen.marked == [runs[0].name, runs[1].name]
-            assert str(table.get_cell(runs[0].name, "mark")) == "✓"
+            assert str(table.get_cell(runs[0].name, "mark")) == "◆"
             await pilot.press("c")
             compare = pilot.app.screen
             assert isinstance(compare, CompareScreen)
@@ -197,5 +200,47 @@ def test_help_lists_every_binding_from_the_keymap(dirs) -> None:
                 assert words in text
             await pilot.press("escape")
             assert not app.screen.query("#help")
+
+    asyncio.run(scenario())
+
+
+def _fits(table: RunsTable) -> list[str]:
+    """Columns that would be drawn narrower than their header or a cell."""
+    too_narrow = []
+    for column in table.ordered_columns:
+        cells = [table.get_cell(row.key, column.key) for row in table.ordered_rows]
+        widest = max([Text.from_markup(str(column.label)).cell_len] + [Text(str(c)).cell_len for c in cells])
+        if column.get_render_width(table) - 2 * table.cell_padding < widest:
+            too_narrow.append(str(column.key.value))
+    return too_narrow
+
+
+def test_columns_keep_their_width_when_runs_change_behind_a_monitor(dirs) -> None:
+    exps, runs_dir, runs = dirs
+
+    async def scenario() -> None:
+        async with SurgApp(exps, runs_dir).run_test(size=(100, 30)) as pilot:
+            screen, table = await _runs_screen(pilot)
+            await pilot.press("enter")
+            write_run(runs_dir, "focal", start=T0 + 20_000)  # a run appears while the monitor is open
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: table.row_count == 6, what="the new run")
+            assert _fits(table) == []
+            # The widths a draw uses right after an update, before any idle pass could measure cells:
+            table.show(list_runs(runs_dir), [], "id", False)  # oldest first: every row redrawn
+            assert _fits(table) == []
+
+    asyncio.run(scenario())
+
+
+def test_marked_is_not_the_finished_tick(dirs) -> None:
+    exps, runs_dir, runs = dirs
+
+    async def scenario() -> None:
+        async with SurgApp(exps, runs_dir).run_test(size=(100, 30)) as pilot:
+            screen, table = await _runs_screen(pilot)
+            await pilot.press("space")
+            mark = str(table.get_cell(runs[-1].name, "mark"))
+            assert mark and mark not in {symbol for symbol, _ in STATUS_STYLE.values()}
 
     asyncio.run(scenario())

@@ -99,6 +99,11 @@ class RunFollower:
             self._log("error", self.error)
             return True
         self._fold(events)
+        if self.status == "crashed" and self._checked_at != now:
+            # Never call a crash on a liveness check older than what was just read: a resume's
+            # run_start comes from a new engine that a check made a moment ago did not know.
+            self._checked_at = now
+            self.alive = self._check_alive()
         if self.status == "crashed" and not events and not self._crash_reported:
             self._report_crash()  # everything is read: say so once, with the engine's last words
             return True
@@ -113,12 +118,17 @@ class RunFollower:
         return "crashed" if self._meta.get("pid") else "created"
 
     def _check_alive(self) -> bool:
-        if not self._meta.get("pid"):
-            self._meta = read_json(self.run_dir / RUN_JSON)  # the launcher fills in the pid after the spawn
+        if pid_alive(self._meta.get("pid"), self._meta.get("proc_start")):
+            return True
+        # No pid yet (the launcher fills it in after the spawn), or a gone one: a resume may have
+        # started another engine since, with its own pid in run.json.
+        self._meta = read_json(self.run_dir / RUN_JSON)
         return pid_alive(self._meta.get("pid"), self._meta.get("proc_start"))
 
     def _fold(self, events: list[dict[str, Any]]) -> None:
         self.state.add_many(events)
+        if self.state.end is None and any(e["type"] == "run_start" for e in events):
+            self._crash_reported = False  # a new engine (a resume): a crash of its own is reported again
         steps = [e for e in events if e["type"] == "step"]
         if steps:
             xs = _column(steps, "step", 0)

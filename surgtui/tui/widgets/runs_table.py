@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import DataTable
 
 from surgtui.run_table import COLUMNS, Column
 from surgtui.runs import Run
 from surgtui.tui.widgets.run_progress import status_text
+
+MARK = "◆"  # marked for comparison; not ✓, which says "finished" in the status column
 
 
 class RunsTable(DataTable):
@@ -31,11 +34,13 @@ class RunsTable(DataTable):
         row_key = self.cursor_run
         column = self.cursor_column
         self.clear(columns=True)
-        self.add_column("✓", key="mark", width=1)
-        for c, label in zip(COLUMNS, header):
-            self.add_column(label, key=c.key)
+        self.add_column(MARK, key="mark", width=1)
+        # Widths set here, not measured later on idle: a draw in between (returning from a monitor
+        # while runs changed) showed every column cut to its header, and nothing redrew it.
+        for i, (c, label) in enumerate(zip(COLUMNS, header), 1):
+            self.add_column(label, key=c.key, width=max([cell_len(label), *(_width(r[i]) for r in rows)]))
         for run_id, *cells in rows:
-            self.add_row("✓" if run_id in marked else "", *cells, key=run_id)
+            self.add_row(MARK if run_id in marked else "", *cells, key=run_id)
         if row_key in {r[0] for r in rows}:
             self.move_cursor(row=self.get_row_index(row_key), column=column, animate=False)
         elif rows:
@@ -52,6 +57,10 @@ class RunsTable(DataTable):
         """The COLUMNS key under the cursor (None on the mark column)."""
         i = self.cursor_column - 1
         return COLUMNS[i].key if 0 <= i < len(COLUMNS) else None
+
+
+def _width(cell: Text | str) -> int:
+    return cell.cell_len if isinstance(cell, Text) else cell_len(cell)
 
 
 def _cell(column: Column, run: Run) -> Text | str:
