@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from surgtui.events import EventWriter
-from surgtui.runs import proc_start_time, update_run_json
+from surgtui.runs import create_run, proc_start_time, update_run_json
 from surgtui.tui.app import SurgApp
 from surgtui.tui.follower import RunFollower
 from surgtui.tui.screens.monitor import MonitorScreen
@@ -21,12 +21,14 @@ from surgtui.tui.widgets.log_pane import LogPane
 from surgtui.tui.widgets.run_progress import RunProgress
 from test_tui_fixtures import (
     DEAD_PID,
+    EXPERIMENTS,
     T0,
     FrozenClock,
     copy_experiments,
     frozen_events_clock,
     wait_until,
     write_run,
+    write_runs,
 )
 
 # ---------------------------------------------------------------- pure parts
@@ -78,7 +80,8 @@ def test_follower_reports_a_crash_with_the_engine_stderr(tmp_path: Path) -> None
     f = RunFollower(run)
     while f.poll():
         pass
-    assert f.status == "created" and f.log_count == 1  # never started by a launcher: not a crash
+    assert f.status == "created"  # never started by a launcher: not a crash
+    assert not [m for _, m in f.view(10).logs if "without run_end" in m]
     run = write_run(tmp_path / "b", "smoke", end=None, done_epochs=1, pid=DEAD_PID)
     (run / "stderr.log").write_text("Traceback (most recent call last):\nRuntimeError: boom\n")
     f = RunFollower(run)
@@ -118,7 +121,10 @@ def test_monitor_shows_a_finished_run(tmp_path: Path) -> None:
             assert "clipped 5.8% of 120 logged steps" in str(screen.query_one("#grad-text").render())
             assert "warning: learning rate warmup ends at step" in _log_text(screen)
             plot = screen.query_one("#plot-loss", CurvePlot)
-            assert "total" in plot.render().plain and "120.0" in plot.render().plain  # legend, last step
+            legend, *canvas = plot.render().plain.splitlines()
+            assert legend.split() == ["━", "coord", "━", "conf", "━", "class", "━", "total"]
+            assert not [line for line in canvas if "total" in line]  # the legend covers no curve
+            assert canvas[-1].split() == ["50", "100"]  # step ticks: whole numbers
             await pilot.press("s")  # a finished run cannot be stopped: nothing to confirm
             assert pilot.app.screen is screen
 
@@ -142,7 +148,8 @@ def test_monitor_follows_a_live_run_as_events_arrive(tmp_path: Path) -> None:
                 await wait_until(pilot, lambda: screen.view.step == 21, what="step 21")
                 raw.write('sage":"data loader stalled"}\n')
                 raw.flush()
-                await wait_until(pilot, lambda: screen.view.log_count == 2, what="the completed log line")
+                await wait_until(pilot, lambda: ("error", "data loader stalled") in screen.view.logs,
+                                 what="the completed log line")
             assert "(last step clipped)" in str(screen.query_one("#grad-text").render())
             assert "error: data loader stalled" in _log_text(screen)
             await wait_until(pilot, lambda: screen.drawn, what="the plots to catch up")
@@ -189,6 +196,68 @@ def test_a_monitor_open_across_stop_and_resume_ends_finished_without_a_false_cra
             await pilot.pause(1.5)
             assert screen.view.status == "finished"
             assert "without run_end" not in _log_text(screen)
+            assert "resumed at step 60 on cpu" in _log_text(screen)
             assert "✓ finished" in str(screen.query_one("#run-title").render())
+
+    asyncio.run(scenario())
+
+
+def test_the_log_tells_the_story_of_the_run(tmp_path: Path) -> None:
+    exps = copy_experiments(tmp_path / "experiments")
+    runs = write_runs(tmp_path / "runs")
+
+    async def scenario() -> None:
+        async with SurgApp(exps, tmp_path / "runs").run_test(size=(100, 30)) as pilot:
+            screen = await _monitor(pilot, runs[0])
+            log = _log_text(screen)
+            for words in ("started on cpu: 6 epochs, 120 steps", "epoch 1/6 done in 0:10, loss",
+                          "validation, epoch 1: mAP50 0.227 mAP50-95 0.128", "saved weights/last.pt (new best)",
+                          "run finished after 1:00"):
+                assert words in log
+            assert screen.query_one(LogPane).border_subtitle == "1 warning, 0 errors"
+            await pilot.app.pop_screen()
+            screen = await _monitor(pilot, runs[4])  # crashed: one warning, one error
+            assert screen.query_one(LogPane).border_subtitle == "1 warning, 1 error"
+
+    asyncio.run(scenario())
+
+
+def test_a_starting_run_shows_its_planned_epochs_not_zero_of_zero(tmp_path: Path) -> None:
+    exps = copy_experiments(tmp_path / "experiments")
+    run = create_run(tmp_path / "runs", "smoke", EXPERIMENTS["smoke"])  # no events yet: torch is importing
+    engine = subprocess.Popen(["sleep", "60"])
+    update_run_json(run, pid=engine.pid, pgid=engine.pid, proc_start=proc_start_time(engine.pid))
+
+    async def scenario() -> None:
+        async with SurgApp(exps, tmp_path / "runs").run_test(size=(100, 30)) as pilot:
+            screen = MonitorScreen(run, poll_s=0.05)
+            await pilot.app.push_screen(screen)
+            await wait_until(pilot, lambda: screen.view is not None, what="the first view")
+            stats = str(screen.query_one("#run-stats").render())
+            assert "epoch 0/6" in stats and "0/0" not in stats and "step --" in stats
+            assert screen.view.status == "running"
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        engine.kill()
+        engine.wait()
+
+
+def test_at_80x24_every_plot_has_its_legend_above_it_and_whole_epochs(tmp_path: Path) -> None:
+    exps = copy_experiments(tmp_path / "experiments")
+    run = write_run(tmp_path / "runs", "smoke")
+
+    async def scenario() -> None:
+        async with SurgApp(exps, tmp_path / "runs").run_test(size=(80, 24)) as pilot:
+            screen = await _monitor(pilot, run)
+            for plot_id, names in (("plot-loss", ["coord", "conf", "class", "total"]),
+                                   ("plot-lr", ["backbone", "head"]),
+                                   ("plot-val", ["mAP50", "mAP50-95", "P", "R", "IoU"])):
+                legend, *canvas = screen.query_one(f"#{plot_id}", CurvePlot).render().plain.splitlines()
+                assert legend.split()[1::2] == names, plot_id
+                assert not [line for line in canvas[:-1] if any(n in line.split() for n in names)], plot_id
+            ticks = screen.query_one("#plot-val", CurvePlot).render().plain.splitlines()[-1].split()
+            assert ticks and all(t.isdigit() for t in ticks), ticks  # epochs: no 2.5
 
     asyncio.run(scenario())

@@ -244,3 +244,35 @@ def test_marked_is_not_the_finished_tick(dirs) -> None:
             assert mark and mark not in {symbol for symbol, _ in STATUS_STYLE.values()}
 
     asyncio.run(scenario())
+
+
+def test_compare_at_80x24_shows_every_best_metric_uncut(dirs) -> None:
+    exps, runs_dir, runs = dirs
+
+    async def scenario() -> None:
+        async with SurgApp(exps, runs_dir).run_test(size=(80, 24)) as pilot:
+            await pilot.app.push_screen(CompareScreen(runs[:3]))
+            metrics = pilot.app.screen.query_one("#compare-metrics", DataTable)
+            await wait_until(pilot, lambda: metrics.row_count == 5, what="the metrics")
+            await wait_until(pilot, lambda: all(p.curves and p.ready for p in pilot.app.screen.query(CurvePlot)),
+                             what="the curves")
+            inside = metrics.scrollable_content_region
+            assert metrics.virtual_size.width <= inside.width, "the metrics table is cut on the right"
+            assert metrics.virtual_size.height <= inside.height, "the metrics table is cut at the bottom"
+            for plot in pilot.app.screen.query(CurvePlot):
+                assert plot.render().plain.splitlines()[-1].split() == ["1", "2", "3", "4", "5", "6"]
+
+    asyncio.run(scenario())
+
+
+def test_the_two_kinds_of_best_metric_say_which_they_are(dirs) -> None:
+    exps, runs_dir, runs = dirs
+
+    async def scenario() -> None:
+        async with SurgApp(exps, runs_dir).run_test(size=(100, 30)) as pilot:
+            screen, table = await _runs_screen(pilot)
+            assert "metrics at each run's best mAP50-95 epoch" in table.border_title
+            await pilot.app.push_screen(CompareScreen(runs[:2]))
+            assert "each metric's own best" in pilot.app.screen.query_one("#compare-metrics").border_title
+
+    asyncio.run(scenario())

@@ -8,6 +8,7 @@ Memory stays flat however long the run: curves are min/max buckets, logs a ring.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -17,15 +18,22 @@ from pathlib import Path
 from typing import Any
 
 from surgtui.events import EVENTS_FILE, EventTail, EventVersionError
-from surgtui.run_state import RunState
-from surgtui.runs import RUN_JSON, pid_alive, read_json
+from surgtui.run_state import RunState, fmt_duration
+from surgtui.run_table import METRIC_LABELS
+from surgtui.runs import CONFIG_FILE, RUN_JSON, pid_alive, read_json
 from surgtui.tui.series import MinMaxSeries
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 LOSS_KEYS = ("coord", "conf", "class", "total")
 VAL_KEYS = ("map50", "map50_95", "precision", "recall", "mean_iou")
 GRAD_HISTORY = 120
 LIVENESS_EVERY_S = 1.0
 STDERR_LINES = 6
+LOG_LINES = 200
 
 Curves = dict[str, tuple[list[float], list[float]]]
 
@@ -75,7 +83,11 @@ class RunFollower:
         self.lr: dict[str, MinMaxSeries] = {}
         self.val: dict[str, MinMaxSeries] = {k: MinMaxSeries(capacity) for k in VAL_KEYS}
         self.grad_recent: deque[float] = deque(maxlen=GRAD_HISTORY)
+        # The log pane's lines: the engine's log events and a line for every milestone (start,
+        # resume, epoch, validation, checkpoint, end), in the order they happened.
+        self.logs: deque[tuple[str, str]] = deque(maxlen=LOG_LINES)
         self.log_count = 0
+        self._planned_epochs: int | None = None
         self.alive = False
         self.error = ""
         self._meta: dict[str, Any] = {}
@@ -127,8 +139,6 @@ class RunFollower:
 
     def _fold(self, events: list[dict[str, Any]]) -> None:
         self.state.add_many(events)
-        if self.state.end is None and any(e["type"] == "run_start" for e in events):
-            self._crash_reported = False  # a new engine (a resume): a crash of its own is reported again
         steps = [e for e in events if e["type"] == "step"]
         if steps:
             xs = _column(steps, "step", 0)
@@ -142,11 +152,18 @@ class RunFollower:
                 self._lr_series(group).extend(xs, _log10_all(column))
             self.grad_recent.extend(g for e in steps[-GRAD_HISTORY:] if (g := e.get("grad_norm")) is not None)
         for e in events:
-            if e["type"] == "val":
+            kind = e["type"]
+            if kind == "step":
+                continue
+            if kind == "run_start":
+                self._crash_reported = False  # a new engine (a resume): a crash of its own is reported again
+            elif kind == "val":
                 metrics = e.get("metrics") or {}
                 for k, series in self.val.items():
                     series.extend([e.get("epoch", 0)], [metrics.get(k)])
-        self.log_count += sum(e["type"] == "log" for e in events)
+            line = milestone(e, self.state.epochs)
+            if line is not None:
+                self._log(*line)
 
     def _lr_series(self, group: str) -> MinMaxSeries:
         series = self.lr.get(group)
@@ -155,8 +172,21 @@ class RunFollower:
         return series
 
     def _log(self, level: str, message: str) -> None:
-        self.state.logs.append((level, message))
+        self.logs.append((level, message))
         self.log_count += 1
+
+    def _epochs(self) -> int:
+        """Epochs from run_start; before it comes (the engine imports torch), from config.toml."""
+        if self.state.epochs:
+            return self.state.epochs
+        if self._planned_epochs is None:
+            try:
+                with open(self.run_dir / CONFIG_FILE, "rb") as fh:
+                    epochs = tomllib.load(fh).get("train", {}).get("epochs")
+            except (OSError, tomllib.TOMLDecodeError):
+                epochs = None
+            self._planned_epochs = epochs if isinstance(epochs, int) else 0
+        return self._planned_epochs
 
     def _report_crash(self) -> None:
         self._crash_reported = True
@@ -178,7 +208,7 @@ class RunFollower:
             status=self.status,
             reason=(s.end or {}).get("reason") or self.error,
             epoch=s.epoch,
-            epochs=s.epochs,
+            epochs=self._epochs(),
             step=s.step,
             total_steps=s.total_steps,
             eta_s=None if s.end else s.eta_s(),
@@ -194,12 +224,42 @@ class RunFollower:
             val=dict(s.val),
             val_epoch=s.val_epoch,
             best=dict(s.best) if s.best else None,
-            logs=tuple(s.logs),
+            logs=tuple(self.logs),
             log_count=self.log_count,
             loss_curves=_curves(self.loss, buckets),
             lr_curves=_curves(self.lr, buckets),
             val_curves=_curves(self.val, buckets),
         )
+
+
+def milestone(e: dict[str, Any], epochs: int) -> tuple[str, str] | None:
+    """The log pane's line for one event (None for events it does not show)."""
+    kind = e["type"]
+    if kind == "log":
+        return e.get("level", "info"), str(e.get("message", ""))
+    if kind == "run_start":
+        resumed = e.get("resumed_from_step")
+        where = f"on {e.get('device') or '?'}"
+        if resumed:
+            return "info", f"resumed at step {resumed} {where}"
+        return "info", f"started {where}: {e.get('epochs')} epochs, {e.get('total_steps')} steps"
+    if kind == "epoch_end":
+        total = (e.get("loss") or {}).get("total")
+        loss = f", loss {total:.4f}" if isinstance(total, (int, float)) else ""
+        return "info", f"epoch {e.get('epoch')}/{epochs or '?'} done in {fmt_duration(e.get('duration_s'))}{loss}"
+    if kind == "val":
+        metrics = e.get("metrics") or {}
+        shown = " ".join(f"{METRIC_LABELS[k]} {metrics[k]:.3f}" for k in ("map50", "map50_95")
+                         if isinstance(metrics.get(k), (int, float)))
+        return "info", f"validation, epoch {e.get('epoch')}: {shown or 'no metrics'}"
+    if kind == "checkpoint":
+        return "info", f"saved {e.get('path')}" + (" (new best)" if e.get("best") else "")
+    if kind == "run_end":
+        status = e.get("status") or "finished"
+        reason = f": {e['reason']}" if e.get("reason") else ""
+        level = {"finished": "info", "stopped": "warning"}.get(status, "error")
+        return level, f"run {status} after {fmt_duration(e.get('duration_s'))}{reason}"
+    return None
 
 
 # A long history is folded column by column with map/itemgetter/zip, which run in C; any

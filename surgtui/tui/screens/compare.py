@@ -46,7 +46,7 @@ class CompareScreen(Screen):
     def on_mount(self) -> None:
         self.sub_title = f"comparing {len(self.run_dirs)} runs"
         self.query_one("#compare-config").border_title = "config: keys that differ"
-        self.query_one("#compare-metrics").border_title = "best metrics (★ best)"
+        self.query_one("#compare-metrics").border_title = "each metric's own best (★ top)"
         self.load()
 
     @background(group="compare", what="reading the runs to compare")

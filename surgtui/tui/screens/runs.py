@@ -71,7 +71,9 @@ class RunsScreen(Screen):
             needle in s.lower() for s in (r.id, r.experiment, r.status))]
         self.query_one(RunsTable).show(sort_runs(visible, self.sort_key, self.descending), self.marked,
                                        self.sort_key, self.descending)
-        self.query_one(RunsTable).border_title = f"{len(visible)} of {len(self.runs)} runs"
+        # The metric columns are one epoch's values, not each metric's best (compare shows those).
+        self.query_one(RunsTable).border_title = (f"{len(visible)} of {len(self.runs)} runs: "
+                                                  "metrics at each run's best mAP50-95 epoch")
         self.query_one(RunsTable).border_subtitle = f"{len(self.marked)} marked" if self.marked else ""
 
     def _run(self, run_id: str | None) -> Run | None:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import threading
 
+from plotext._dict import color_codes
 from plotext._dict import themes as plotext_themes
+from rich.color import Color
+from rich.style import Style
 from rich.text import Text
 from textual.app import RenderResult
 from textual.worker import Worker, WorkerState
@@ -88,21 +91,37 @@ class CurvePlot(PlotextPlot):
 
     def _build_locked(self, wanted: tuple, curves: Curves) -> tuple[tuple, Text]:
         width, height = wanted[0], wanted[1]
+        if not curves:
+            return wanted, Text("waiting for data", style="dim")
+        named = list(zip(curves.items(), COLORS * 3))
+        # The legend gets a line of its own above the canvas: plotext's sits on the first steps.
+        legend = Text()
+        for (name, _), color in named:
+            legend.append("━ ", style=Style(color=Color.from_ansi(color_codes[color]), bold=True))
+            legend.append(f"{name} ")
+        legend.truncate(width, overflow="ellipsis")
         # A fresh figure each time: plotext keeps state across clear_figure() (a plot built
         # first at another size drew different braille afterwards).
         plt = Plot()
         plt.theme(THEME)
-        plt.plotsize(width, height)
-        plt._set_size(width, height)  # as PlotextPlot.render does: plotsize alone does not stick
-        all_y = []
-        for (name, (xs, ys)), color in zip(sorted(curves.items()), COLORS * 3):
-            plt.plot(xs, ys, label=name, color=color, marker="braille")
+        plt.plotsize(width, height - 1)
+        plt._set_size(width, height - 1)  # as PlotextPlot.render does: plotsize alone does not stick
+        all_x, all_y = [], []
+        for (_, (xs, ys)), color in named:
+            plt.plot(xs, ys, color=color, marker="braille")
+            all_x.extend(xs)
             all_y.extend(ys)
+        if all_x and all(float(x).is_integer() for x in (min(all_x), max(all_x))):
+            lo, hi = int(min(all_x)), int(max(all_x))
+            ticks = integer_ticks(lo, hi, max(2, (width - 8) // (len(_tick_label(hi)) + 4)))
+            plt.xticks(ticks, [_tick_label(t) for t in ticks])  # epochs and steps: no "2.5"
         if self.log10_y and all_y:
             lo, hi = min(all_y), max(all_y)
             ticks = [lo + (hi - lo) * i / 3 for i in range(4)] if hi > lo else [lo]
             plt.yticks(ticks, [f"{10 ** t:.1e}".replace("e-0", "e-") for t in ticks])
-        text = Text.from_ansi(plt.build().rstrip("\n")) if curves else Text("waiting for data", style="dim")
+        legend.rstrip()
+        text = legend.append("\n")
+        text.append_text(Text.from_ansi(plt.build().rstrip("\n")))
         return wanted, text
 
     def _built(self, wanted: tuple, text: Text) -> None:
@@ -112,3 +131,21 @@ class CurvePlot(PlotextPlot):
 
     def render(self) -> RenderResult:
         return self._text if self._text is not None else Text("loading", style="dim")
+
+
+def integer_ticks(lo: int, hi: int, most: int) -> list[int]:
+    """At most `most` round whole numbers from lo to hi (1, 2 or 5 times a power of ten apart)."""
+    if hi <= lo:
+        return [lo]
+    magnitude = 1
+    while True:
+        for factor in (1, 2, 5):
+            step = factor * magnitude
+            first = -(-lo // step) * step
+            if (hi - first) // step + 1 <= most:
+                return list(range(first, hi + 1, step))
+        magnitude *= 10
+
+
+def _tick_label(value: int) -> str:
+    return f"{value / 1000:g}k" if abs(value) >= 10_000 else str(value)

@@ -28,4 +28,8 @@ class LogPane(RichLog):
                 self._counts[level] += 1
             prefix = "" if level == "info" else f"{level}: "
             self.write(Text(prefix + message, style=LEVEL_STYLE.get(level, "")))
-        self.border_subtitle = f"{self._counts['warning']} warnings, {self._counts['error']} errors"
+        self.border_subtitle = ", ".join(_count(n, level) for level, n in self._counts.items())
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")

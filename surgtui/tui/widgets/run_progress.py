@@ -35,5 +35,7 @@ class RunProgress(Vertical):
             self.query_one(ProgressBar).update(total=view.total_steps, progress=view.step)
         speed = f"{view.imgs_per_s:.1f} img/s" if view.imgs_per_s else "-- img/s"
         eta = "" if view.status != "running" else f"  ETA {fmt_duration(view.eta_s)}"
-        self.query_one("#run-stats", Static).update(
-            f"epoch {view.epoch}/{view.epochs}  step {view.step}/{view.total_steps}{eta}  {speed}")
+        # Totals unknown (the engine is still starting and no config says): "--", never "0/0".
+        epochs = f"epoch {view.epoch}/{view.epochs}" if view.epochs else "epoch --"
+        steps = f"step {view.step}/{view.total_steps}" if view.total_steps else "step --"
+        self.query_one("#run-stats", Static).update(f"{epochs}  {steps}{eta}  {speed}")
