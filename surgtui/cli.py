@@ -117,6 +117,7 @@ def run(
 ) -> None:
     """Train an experiment headless: start the engine and follow it."""
     from surgtui.config import load_experiment
+    from surgtui.data.formats import source_dir
     from surgtui.launcher import start_engine
     from surgtui.live_view import follow
     from surgtui.runs import create_run
@@ -124,6 +125,10 @@ def run(
     resolved = load_experiment(experiment, list(set_ or ()) + ([f'name="{name}"'] if name else []))
     for note in resolved.notes:
         typer.echo(f"note: {note}", err=True)
+    try:
+        source_dir(resolved.experiment.data.source)  # before a run directory is made for nothing
+    except UserError as exc:
+        raise UserError(f"{experiment}: {exc}") from None
     run_dir = create_run(_runs_dir(runs_dir), resolved.experiment.name, resolved.to_toml())
     proc = start_engine(run_dir)
     if detach:
@@ -188,7 +193,7 @@ def stop(
     if not signal_run(run, signal.SIGKILL if kill else signal.SIGINT):
         raise UserError(f"run {run.id} is not running (status: {run.status})")
     typer.echo(f"{'killed' if kill else 'stopping'} {run.id}")
-    while wait and Run.load(run.path).status == "running":
+    while wait and Run.load(run.path).alive:  # until the process is gone, not only until run_end is written
         time.sleep(0.2)
     if wait:
         typer.echo(f"{run.id}: {Run.load(run.path).status}")
@@ -202,20 +207,28 @@ def resume(
     runs_dir: Path | None = RunsDirOpt,
 ) -> None:
     """Continue a stopped or crashed run from its last checkpoint, in the same directory."""
+    import zipfile
+
+    from surgtui.events import EVENTS_FILE
     from surgtui.launcher import start_engine
     from surgtui.live_view import follow
-    from surgtui.runs import Run, resolve_run
+    from surgtui.runs import BEST_WEIGHTS, LAST_WEIGHTS, WEIGHTS_DIR, Run, resolve_run
 
     run = Run.load(resolve_run(run_ref, _runs_dir(runs_dir)))
     if run.status == "running":
         raise UserError(f"run {run.id} is still running")
     if run.status == "finished":
         raise UserError(f"run {run.id} already finished")
-    if not (run.path / "weights" / "last.pt").is_file():
-        raise UserError(f"run {run.id}: no checkpoint at {run.path / 'weights' / 'last.pt'} to resume from")
-    events_file = run.path / "events.jsonl"
+    # The engine resumes from the newer of last.pt and best.pt (a kill between their writes).
+    saved = [p for p in (run.path / WEIGHTS_DIR / n for n in (LAST_WEIGHTS, BEST_WEIGHTS)) if p.is_file()]
+    if not saved:
+        raise UserError(f"run {run.id}: no checkpoint in {run.path / WEIGHTS_DIR} to resume from")
+    if not any(zipfile.is_zipfile(p) for p in saved):  # torch.save's format: checked before the engine starts
+        raise UserError(f"run {run.id}: {saved[0]} is not a checkpoint (damaged or not written by surgtui); "
+                        "it cannot be resumed")
+    events_file = run.path / EVENTS_FILE
     history = events_file.stat().st_size if events_file.exists() else 0
-    proc = start_engine(run.path, resume=True)
+    proc = start_engine(run.path, resume=True)  # UserError when another resume won the run's lock
     if detach:
         typer.echo(run.id)
         return

@@ -45,6 +45,9 @@ def print_runs(runs_dir: Path, fmt: str, sort: str, status: str | None) -> None:
     if status is not None and status not in STATUSES:
         raise UserError(f"--status: {status!r} is not one of {', '.join(STATUSES)}")
     runs = [r for r in list_runs(runs_dir) if status is None or r.status == status]
+    for r in runs:
+        if r.error:  # listed all the same; one line on stderr says why its numbers are missing
+            print(f"surgtui: warning: run {r.id}: {r.error}", file=sys.stderr)
     runs = sort_runs(runs, sort, descending=False if sort == "id" else None)
     data = rows(runs)
     if fmt == "json":
@@ -80,12 +83,15 @@ def _aligned_table(runs: list[Run]) -> Any:
 
 
 def print_show(run_dir: Path) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     run = Run.load(run_dir)
     s = run.summary
     console = _console()
     console.print(f"[bold]{run.id}[/]  {run.experiment}  {_status(run.status)}")
+    if run.error:
+        console.print(f"[red]error:[/] {escape(run.error)}")
     end = s.get("end") or {}
     if end.get("reason"):
         console.print(f"reason: {end['reason']}")

@@ -18,3 +18,9 @@ class UserError(Exception):
 
 class ConfigError(UserError):
     """An experiment file (or override) that does not fit the schema."""
+
+
+def one_line(exc: BaseException) -> str:
+    """`Type: first line of the message`: how an unexpected error is reported in one line."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

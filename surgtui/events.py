@@ -7,11 +7,13 @@ growing file. docs/events.md is the authority on fields.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
+from surgtui.errors import UserError
 from surgtui.fileio import write_json_atomic
 from surgtui.summary import Summary
 
@@ -22,7 +24,7 @@ EVENT_TYPES = ("run_start", "step", "epoch_end", "val", "checkpoint", "log", "ru
 MAX_LINE_BYTES = 64 * 1024
 
 
-class EventVersionError(Exception):
+class EventVersionError(UserError):
     """A line from a newer major schema version than this reader knows."""
 
 
@@ -39,26 +41,43 @@ class EventWriter:
         self.path = self.run_dir / EVENTS_FILE
         # Resume appends to the same history: fold what is there so the summary stays whole.
         self.summary = Summary.from_events(read_events(self.path)) if self.path.exists() else Summary()
-        self._fh: TextIO | None = open(self.path, "a", encoding="utf-8")
+        # One O_APPEND fd, no Python buffer: a failed write can be cut back to whole lines.
+        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        if _ends_mid_line(self.path):  # a writer killed mid-line: the next event starts on a line of its own
+            self._append(b"\n")
         self._sinks: list[Callable[[dict[str, Any]], None]] = []
 
     def add_sink(self, sink: Callable[[dict[str, Any]], None]) -> None:
         """Mirror every event to `sink` (W&B); a sink that raises is dropped with a warning, never the run."""
         self._sinks.append(sink)
 
+    def _append(self, data: bytes) -> None:
+        """Append whole or not at all: on a short or failed write (a full disk) the file is cut back."""
+        assert self._fd is not None
+        size = os.fstat(self._fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view):]
+        except OSError:
+            try:
+                os.ftruncate(self._fd, size)
+            except OSError:
+                pass
+            raise
+
     def emit(self, type_: str, **fields: Any) -> dict[str, Any]:
         event = make_event(type_, **fields)
         line = encode_event(event)
         if len(line.encode()) > MAX_LINE_BYTES:
             raise ValueError(f"event {type_!r} is {len(line)} bytes; the contract caps a line at 64 KiB")
-        if self._fh is None:
+        if self._fd is None:
             raise ValueError("event writer is closed")
-        self._fh.write(line + "\n")
-        self._fh.flush()
+        self._append(line.encode() + b"\n")
         self.summary.add(event)
         # Steps are frequent: the summary only changes meaningfully at epoch/val/run boundaries.
         if type_ != "step" and type_ != "log":
-            write_json_atomic(self.run_dir / SUMMARY_FILE, self.summary.to_dict())
+            self._write_summary()
         for sink in list(self._sinks):
             try:
                 sink(event)
@@ -67,6 +86,15 @@ class EventWriter:
                 self.log("warning", f"{getattr(sink, 'name', 'event sink')} failed and was turned off: "
                                     f"{type(exc).__name__}: {exc}")
         return event
+
+    def _write_summary(self) -> None:
+        path = self.run_dir / SUMMARY_FILE
+        try:
+            write_json_atomic(path, self.summary.to_dict())
+        except OSError:
+            # A stale summary would contradict the stream; without one, readers fold events.jsonl.
+            path.unlink(missing_ok=True)
+            raise
 
     def run_start(self, run_id: str, experiment: str, config: dict, device: str, world_size: int,
                   params: dict, epochs: int, steps_per_epoch: int, total_steps: int,
@@ -105,15 +133,23 @@ class EventWriter:
                 except Exception:  # best effort: the events on disk are what counts
                     pass
         self._sinks.clear()
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def __enter__(self) -> EventWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _ends_mid_line(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        if fh.seek(0, os.SEEK_END) == 0:
+            return False
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) != b"\n"
 
 
 def step_fields(epoch: int, step: int, lr: dict[str, float], grad_norm: float, clipped: bool,

@@ -21,7 +21,22 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
-from surgtui.runs import CONFIG_FILE, Run, proc_start_time, update_run_json
+from surgtui.runs import (
+    CONFIG_FILE,
+    ENGINE_LOCK,
+    ENGINE_LOCK_FD_ENV,
+    STDERR_LOG,
+    STDOUT_LOG,
+    Run,
+    acquire_engine_lock,
+    proc_start_time,
+    read_json,
+    update_run_json,
+    write_lock_owner,
+)
+
+
+LOCK_WAIT_S = 15.0
 
 
 def engine_command(run_dir: Path, devices: int = 1, resume: bool = False) -> list[str]:
@@ -39,16 +54,32 @@ def _devices_of(run_dir: Path) -> int:
 
 
 def start_engine(run_dir: str | Path, resume: bool = False) -> subprocess.Popen:
-    """Spawn the engine detached; record pid, pgid and the command in run.json."""
+    """Spawn the engine detached, holding the run's lock; record pid, pgid and the command in run.json.
+
+    The lock is taken here, before anything is written, and handed to the engine: of two
+    launches at once exactly one starts, and the other is told the run is running.
+    """
     run_dir = Path(run_dir)
     cmd = engine_command(run_dir, _devices_of(run_dir), resume)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    mode = "a" if resume else "w"
-    with open(run_dir / "stdout.log", mode) as out, open(run_dir / "stderr.log", mode) as err:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
-                                start_new_session=True, close_fds=True)
-    update_run_json(run_dir, pid=proc.pid, pgid=proc.pid, proc_start=proc_start_time(proc.pid),
-                    command=shlex.join(cmd), started=time.time(), exit_code=None)
+    try:
+        # An engine that has written run_end still takes a moment to exit: wait for it, not error.
+        lock = acquire_engine_lock(run_dir, wait_s=LOCK_WAIT_S)
+    except OSError as exc:
+        raise UserError(f"{run_dir}: cannot lock the run ({exc.strerror or exc})") from None
+    if lock is None:
+        owner = read_json(run_dir / ENGINE_LOCK).get("pid")
+        raise UserError(f"run {run_dir.name} is already running" + (f" (engine pid {owner})" if owner else ""))
+    try:
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **{ENGINE_LOCK_FD_ENV: str(lock)})
+        mode = "a" if resume else "w"
+        with open(run_dir / STDOUT_LOG, mode) as out, open(run_dir / STDERR_LOG, mode) as err:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
+                                    start_new_session=True, close_fds=True, pass_fds=(lock,))
+        write_lock_owner(lock, proc.pid)
+        update_run_json(run_dir, pid=proc.pid, pgid=proc.pid, proc_start=proc_start_time(proc.pid),
+                        command=shlex.join(cmd), started=time.time(), exit_code=None)
+    finally:
+        os.close(lock)  # the engine holds it now
     return proc
 
 
@@ -56,9 +87,11 @@ def signal_run(run: Run, sig: int = signal.SIGINT) -> bool:
     """Signal the engine's process group; False when it is not running."""
     if not run.alive:
         return False
-    pgid = run.meta.get("pgid") or run.meta.get("pid")
+    pgid = run.pgid
+    if pgid is None:
+        return False
     try:
-        os.killpg(int(pgid), sig)
+        os.killpg(pgid, sig)
     except ProcessLookupError:
         return False
     except PermissionError:

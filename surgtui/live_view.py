@@ -18,7 +18,7 @@ from typing import Any
 from surgtui.events import EVENTS_FILE, EventTail
 from surgtui.launcher import signal_run, wait_exit
 from surgtui.run_state import RunState, fmt_duration
-from surgtui.runs import Run
+from surgtui.runs import STDERR_LOG, Run
 
 EXIT_CODES = {"finished": 0, "failed": 1, "crashed": 1, "stopped": 130}
 
@@ -159,8 +159,10 @@ def follow(run_dir: Path, mode: str = "auto", proc: subprocess.Popen | None = No
         if live is not None:
             live.update(render(state))
             live.stop()
-    wait_exit(proc, run_dir, timeout=30)
+    code = wait_exit(proc, run_dir, timeout=30)
     status = state.end["status"] if state.end else Run.load(run_dir).status
     if state.end is None and mode != "json":
-        print(f"run {status}: the engine exited without run_end; see {run_dir / 'stderr.log'}", file=sys.stderr)
+        print(f"run {status}: the engine exited without run_end; see {run_dir / STDERR_LOG}", file=sys.stderr)
+    if code is not None and code >= 0:  # our own engine's code: 2 tells a user error from a failure
+        return code
     return EXIT_CODES.get(status, 1)

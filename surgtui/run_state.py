@@ -9,6 +9,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from surgtui.summary import BEST_METRIC, rewind_point
+
 
 @dataclass
 class RunState:
@@ -38,6 +40,7 @@ class RunState:
     last_time: float | None = None
     # (time, step) at the latest run_start: the ETA uses this segment's own pace.
     _segment: tuple[float, int] | None = None
+    _vals: list[tuple[int, float]] = field(default_factory=list)  # (epoch, mAP50-95), refolded on a rewind
 
     def add(self, e: dict[str, Any]) -> None:
         kind = e.get("type")
@@ -54,6 +57,13 @@ class RunState:
             self.grad_clip = float((cfg.get("optim") or {}).get("grad_clip") or 0.0)
             self.started = self.started or t
             self.end = None
+            point = rewind_point(e)
+            if point is not None and point[0] < self.step:  # resumed after a crash: the redo replaces
+                self.step, self.epochs_done = point
+                self._vals = [v for v in self._vals if v[0] <= point[1]]
+                self.best = None
+                for epoch, value in self._vals:
+                    self._track_best(epoch, value)
             self._segment = (t, e.get("resumed_from_step") or self.step) if t is not None else None
         elif kind == "step":
             self.epoch = e.get("epoch", self.epoch)
@@ -70,13 +80,18 @@ class RunState:
         elif kind == "val":
             self.val = e.get("metrics") or {}
             self.val_epoch = e.get("epoch")
-            value = self.val.get("map50_95")
-            if value is not None and (self.best is None or value > self.best["value"]):
-                self.best = {"epoch": self.val_epoch, "value": value}
+            value = self.val.get(BEST_METRIC)
+            if value is not None and self.val_epoch is not None:
+                self._vals.append((self.val_epoch, value))
+                self._track_best(self.val_epoch, value)
         elif kind == "log":
             self.logs.append((e.get("level", "info"), e.get("message", "")))
         elif kind == "run_end":
             self.end = {"status": e.get("status"), "reason": e.get("reason", "")}
+
+    def _track_best(self, epoch: int, value: float) -> None:
+        if self.best is None or value > self.best["value"]:
+            self.best = {"epoch": epoch, "value": value}
 
     def add_many(self, events: list[dict[str, Any]]) -> None:
         """Fold a batch: the same state as `add` on each, but a run of step events costs one `add`.

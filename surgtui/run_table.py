@@ -15,6 +15,7 @@ from typing import Any
 from surgtui.events import EVENTS_FILE, read_events
 from surgtui.run_state import fmt_duration
 from surgtui.runs import CONFIG_FILE, Run
+from surgtui.summary import rewind_point
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -167,6 +168,8 @@ def epoch_rows(run_dir: Path) -> list[dict[str, Any]]:
     """One row per epoch, like Ultralytics' results.csv: losses, metrics, learning rates."""
     by_epoch: dict[int, dict[str, Any]] = {}
     for e in read_events(run_dir / EVENTS_FILE):
+        if (point := rewind_point(e)) is not None:  # the redone epochs replace the crashed attempt's
+            by_epoch = {k: v for k, v in by_epoch.items() if k <= point[1]}
         ep = e.get("epoch")
         if not isinstance(ep, int):
             continue

@@ -26,10 +26,27 @@ HPARAM_KEYS = {
 }
 
 
+def rewind_point(event: dict[str, Any]) -> tuple[int, int] | None:
+    """(step, epochs complete) a resumed run restarts from, for a `run_start`; else None.
+
+    After a crash the engine redoes the steps after its last checkpoint, so the stream holds
+    them twice: readers drop earlier `step` events past this step and `epoch_end`/`val`
+    events past this epoch (docs/events.md, "Resume").
+    """
+    step = event.get("resumed_from_step")
+    if event.get("type") != "run_start" or not isinstance(step, int):
+        return None
+    per_epoch = event.get("steps_per_epoch") or 0
+    return step, (step // per_epoch if per_epoch else 0)
+
+
 class Summary:
     """Folds events one at a time into the summary.json dict."""
 
     def __init__(self) -> None:
+        # What a rewind (a resume after a crash) must refold: val events and (step, clipped) per step.
+        self._vals: list[dict[str, Any]] = []
+        self._steps: list[tuple[int, bool]] = []
         self.data: dict[str, Any] = {
             "run_id": None,
             "experiment": None,
@@ -74,6 +91,9 @@ class Summary:
             d["epochs"] = e.get("epochs")
             d["total_steps"] = e.get("total_steps")
             d["end"] = None  # a resumed run is live again
+            point = rewind_point(e)
+            if point is not None and point[0] < d["step"]:
+                self._rewind(*point)
         elif kind == "step":
             d["step"] = e.get("step", d["step"])
             d["epoch"] = max(d["epoch"], e.get("epoch", 0) - 1)
@@ -84,10 +104,12 @@ class Summary:
             last["imgs_per_s"] = e.get("imgs_per_s")
             d["steps_logged"] += 1
             d["clipped_steps"] += bool(e.get("clipped"))
+            self._steps.append((d["step"], bool(e.get("clipped"))))
         elif kind == "epoch_end":
             d["epoch"] = e.get("epoch", d["epoch"])
             d["last"]["epoch_loss"] = e.get("loss") or {}
         elif kind == "val":
+            self._vals.append(e)
             self._add_val(e)
         elif kind == "log":
             level = e.get("level")
@@ -97,6 +119,18 @@ class Summary:
             d["end"] = {"status": e.get("status"), "reason": e.get("reason"), "time": e.get("time")}
             if d["started"] is not None and e.get("time") is not None:
                 d["duration_s"] = round(e["time"] - d["started"], 3)
+
+    def _rewind(self, step: int, epoch: int) -> None:
+        """Forget what the crashed attempt did past the checkpoint the run resumed from."""
+        d = self.data
+        d["step"], d["epoch"] = step, epoch
+        self._steps = [s for s in self._steps if s[0] <= step]
+        d["steps_logged"], d["clipped_steps"] = len(self._steps), sum(c for _, c in self._steps)
+        self._vals = [v for v in self._vals if (v.get("epoch") or 0) <= epoch]
+        d["best"], d["best_per_metric"] = None, {}
+        d["last"]["metrics"], d["last"]["val_epoch"] = {}, None
+        for v in self._vals:
+            self._add_val(v)
 
     def _add_val(self, e: dict[str, Any]) -> None:
         d = self.data

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,14 +11,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from surgtui.fileio import write_text_atomic
+from surgtui.fileio import atomic_write, temp_sibling, write_text_atomic
 
 JPEG_QUALITY = 95
-
-
-def _temp_sibling(path: Path) -> Path:
-    # A hidden name in the same directory: the final rename stays on one file system.
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
 def write_text(path: Path, text: str) -> None:
@@ -30,12 +24,8 @@ def write_text(path: Path, text: str) -> None:
 
 def save_jpeg(path: Path, image: np.ndarray) -> None:
     """Save an H×W×3 uint8 RGB array as a JPEG, atomically."""
-    tmp = _temp_sibling(path)
-    try:
-        Image.fromarray(image).save(tmp, format="JPEG", quality=JPEG_QUALITY)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(path, binary=True) as fh:
+        Image.fromarray(image).save(fh, format="JPEG", quality=JPEG_QUALITY)
 
 
 @contextmanager
@@ -46,7 +36,7 @@ def staging_dir(final: Path) -> Iterator[Path]:
     discarded and the existing one kept: both hold the same content by construction.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_sibling(final)
+    tmp = temp_sibling(final)
     tmp.mkdir()
     try:
         yield tmp
@@ -63,7 +53,7 @@ def staging_dir(final: Path) -> Iterator[Path]:
 def scratch_dir(parent: Path) -> Iterator[Path]:
     """Yield a hidden temp directory under `parent`, removed afterwards whatever happens."""
     parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_sibling(parent / "scratch")
+    tmp = temp_sibling(parent / "scratch")
     tmp.mkdir()
     try:
         yield tmp

@@ -80,6 +80,8 @@ def check(root: Path) -> CheckReport:
         for r in records:
             if not r.path.is_file():
                 report.problems.add("missing_image", f"{r.path}: image file missing")
+            elif (why := formats.image_problem(r.path)) is not None:  # training would fail on it
+                report.problems.add("unreadable_image", f"{r.path}: not a readable image ({why})")
             stats.add_image([(int(lab), x2 - x1, y2 - y1) for lab, (x1, y1, x2, y2) in zip(r.labels, r.boxes)])
         if not records or not any(len(r.labels) for r in records):
             report.problems.add("empty_annotations", f"{root}: split {split!r} has no boxes")
@@ -134,7 +136,7 @@ def _preview_items(root: Path, fmt: str, n: int) -> list[tuple[np.ndarray, list[
     records = [r for split in formats.list_splits(root, fmt) for r in formats.read_split(root, fmt, split)]
     picks = [records[i] for i in _spread(len(records), n)]
     return [(np.asarray(Image.open(r.path).convert("RGB")), [(int(lab), *box) for lab, box in zip(r.labels, r.boxes)],
-             r.path.name) for r in picks if r.path.is_file()]
+             r.path.name) for r in picks if r.path.is_file() and formats.image_problem(r.path) is None]
 
 
 def _spread(total: int, n: int) -> list[int]:

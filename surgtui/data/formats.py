@@ -20,7 +20,7 @@ import numpy as np
 
 from surgtui.config.schema import CLASS_NAMES
 from surgtui.data.problems import Problems
-from surgtui.errors import UserError
+from surgtui.errors import UserError, one_line
 
 Format = Literal["coco", "yolo", "simsurgskill"]
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -196,6 +196,33 @@ def _record(image_id: int, path: Path, width: int, height: int, boxes: list, lab
 # ---------------------------------------------------------------- YOLO
 
 
+def source_dir(source: str) -> Path | None:
+    """The directory `data.source` names (None for "synthetic"); a UserError when it is not a directory.
+
+    Checked before a run directory is made, and again by the engine.
+    """
+    if source == "synthetic":
+        return None
+    root = Path(source).expanduser()
+    if root.is_dir():
+        return root
+    what = "a file, not a directory" if root.exists() else "no such directory"
+    raise UserError(f"data.source = {source!r}: {what}; expected \"synthetic\" or a data set directory")
+
+
+def image_problem(path: Path) -> str | None:
+    """Why the image at `path` cannot be decoded whole (empty, not an image, truncated), or None."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))  # JPEG: decode at 1/8, still to the end
+            im.load()
+    except (OSError, SyntaxError, ValueError) as exc:
+        return one_line(exc)
+    return None
+
+
 def _yolo_yaml(root: Path) -> Path | None:
     return next((p for p in (root / "data.yaml", root / "data.yml") if p.is_file()), None)
 
@@ -230,8 +257,14 @@ def read_yolo(root: Path, split: str, problems: Problems | None = None) -> list[
     images = sorted(p for p in (root / "images" / split).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     records = []
     for image_id, image_path in enumerate(images, start=1):
-        with Image.open(image_path) as im:
-            width, height = im.size
+        try:
+            with Image.open(image_path) as im:
+                width, height = im.size
+        except (OSError, SyntaxError, ValueError) as exc:  # PIL's errors for empty, foreign or broken files
+            if problems is None:
+                raise UserError(f"{image_path}: not a readable image ({one_line(exc)})") from None
+            problems.add("unreadable_image", f"{image_path}: not a readable image ({one_line(exc)})")
+            continue
         boxes, classes = [], []
         label_path = root / "labels" / split / f"{image_path.stem}.txt"
         lines = label_path.read_text(encoding="utf-8").splitlines() if label_path.is_file() else []

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Loading torch takes a second or two: a stop sent meanwhile is kept, not a KeyboardInterrupt traceback.
+    early: list[int] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: early.append(signum))
     parser = argparse.ArgumentParser(prog="python -m surgtui.engine", description="Train the run in RUN_DIR.")
     parser.add_argument("run_dir", help="run directory holding config.toml")
     parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/weights/last.pt")
     args = parser.parse_args(argv)
     from surgtui.engine.train import run  # torch loads here, after argument errors are reported
 
-    return run(args.run_dir, args.resume)
+    return run(args.run_dir, args.resume, early)
 
 
 if __name__ == "__main__":

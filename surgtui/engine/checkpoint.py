@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -11,8 +10,10 @@ import numpy as np
 import torch
 
 from surgtui.config.load import resolve_data
+from surgtui.engine import faults
 from surgtui.engine.model import Detector, build_model
-from surgtui.errors import UserError
+from surgtui.errors import UserError, one_line
+from surgtui.fileio import atomic_write
 
 CHECKPOINT_VERSION = 1
 
@@ -33,24 +34,54 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """Write `state` so that a reader (or a crash) sees the old file or the new one, never half."""
+    """Write `state` so that a reader (or a crash) sees the old file or the new one, never half.
+
+    On any failure (a full disk) the temp file is removed, so its space comes back.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save({"version": CHECKPOINT_VERSION, **state}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_write(path, binary=True) as fh:
+        out = _WriteErrors(fh)
+        try:
+            torch.save({"version": CHECKPOINT_VERSION, **state}, out)
+        except RuntimeError:
+            if out.error is None:
+                raise
+            # torch's zip writer reports a failed write as "unexpected pos": say what the file system said.
+            raise OSError(out.error.errno, f"{out.error.strerror} (writing {path})") from None
+        faults.hit(f"checkpoint:{path.stem}")  # written, not yet in place
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+class _WriteErrors:
+    """A file that remembers the OSError of a failed write (a full disk), which torch.save hides."""
+
+    def __init__(self, fh: Any) -> None:
+        self.fh, self.error = fh, None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self.fh.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict[str, Any]:
+    """A checkpoint as saved; a missing, truncated or foreign file is a UserError naming it."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no checkpoint at {path}")
-    # Not weights_only: the checkpoint holds RNG states (numpy, python) besides tensors.
-    return torch.load(path, map_location=map_location, weights_only=False)
+    try:
+        # Not weights_only: the checkpoint holds RNG states (numpy, python) besides tensors.
+        ck = torch.load(path, map_location=map_location, weights_only=False, mmap=mmap)
+    except Exception as exc:
+        raise UserError(f"{path}: not a readable surgtui checkpoint ({one_line(exc)})") from None
+    if not isinstance(ck, dict) or "model" not in ck or "config" not in ck:
+        raise UserError(f"{path}: not a surgtui checkpoint (no model weights and config in it)")
+    return ck
 
 
 def load_for_inference(path: str | Path, device: str | torch.device = "cpu") -> tuple[Detector, Any]:

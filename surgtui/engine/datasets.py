@@ -166,11 +166,9 @@ def collate(batch: list[tuple[torch.Tensor, dict]]) -> tuple[torch.Tensor, list[
 
 def _resolve_source(data: DataConfig) -> tuple[Path, formats.Format, str, str]:
     """(directory, layout, train split, val split) that `data` points to; UserError if unusable."""
-    if data.source == "synthetic":
+    root = formats.source_dir(data.source)
+    if root is None:
         return synthetic_dataset(data.synthetic, cache_root(data.cache_dir)), "coco", TRAIN_SPLIT, VAL_SPLIT
-    root = Path(data.source).expanduser()
-    if not root.is_dir():
-        raise UserError(f"data.source = {data.source!r}: no such directory; expected \"synthetic\" or a data set directory")
     found = formats.detect_format(root)
     if found == "simsurgskill":
         raise UserError(f"data.source = {data.source!r}: raw SimSurgSkill videos; run "

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import queue
 import sys
 import threading
@@ -42,7 +41,8 @@ from surgtui.engine.checkpoint import load_for_inference
 from surgtui.engine.evaluate import non_max_suppression
 from surgtui.engine.model import Detector
 from surgtui.engine.transforms import PAD_VALUE, letterbox, letterbox_geometry
-from surgtui.errors import UserError
+from surgtui.errors import UserError, one_line
+from surgtui.fileio import atomic_write, write_text_atomic
 from surgtui.predict_cli import check_predict_args, folder_images, resolve_weights
 
 EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -79,7 +79,7 @@ def checkpoint_info(path: Path) -> dict[str, Any]:
         except RuntimeError:  # not torch's zip format: let a plain load say what the file is
             ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # a pickle error, a truncated file, ...
-        raise UserError(f"{path}: not a surgtui checkpoint (cannot load it: {_first_line(exc)})") from None
+        raise UserError(f"{path}: not a surgtui checkpoint (cannot load it: {one_line(exc)})") from None
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("config"), dict) or "model" not in ckpt:
         keys = ", ".join(list(ckpt)[:4]) if isinstance(ckpt, dict) else type(ckpt).__name__
         raise UserError(f"{path}: not a surgtui checkpoint (expected the keys config, model, ema; found {keys or 'none'})")
@@ -94,13 +94,8 @@ def load_model(path: Path, device: torch.device) -> tuple[Detector, Experiment, 
     except UserError:
         raise
     except (RuntimeError, KeyError, TypeError, ValueError) as exc:  # weights that do not fit the config
-        raise UserError(f"{path}: checkpoint weights do not fit its config ({_first_line(exc)})") from None
+        raise UserError(f"{path}: checkpoint weights do not fit its config ({one_line(exc)})") from None
     return model.to(device), exp, info
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 def user_error_text(exc: UserError) -> str:
@@ -183,7 +178,7 @@ def image_items(paths: list[Path], size: int, root: Path) -> Iterator[Item]:
         try:
             canvas, scale, pad_x, pad_y, (h, w) = letterbox(path, size)
         except (OSError, ValueError, Image.DecompressionBombError) as exc:
-            raise UserError(f"{path}: cannot read this image ({_first_line(exc)})") from None
+            raise UserError(f"{path}: cannot read this image ({one_line(exc)})") from None
         name = str(path.relative_to(root)) if root in path.parents else path.name
         yield Item(i, name, w, h, np.asarray(canvas), scale, pad_x, pad_y, path=path)
 
@@ -195,7 +190,7 @@ def open_video(path: Path) -> tuple[Any, Any]:
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError, ValueError) as exc:
-        raise UserError(f"{path}: cannot open this video ({_first_line(exc)})") from None
+        raise UserError(f"{path}: cannot open this video ({one_line(exc)})") from None
     if not container.streams.video:
         container.close()
         raise UserError(f"{path}: no video stream in this file")
@@ -215,7 +210,7 @@ def video_items(path: Path, size: int) -> Iterator[Item]:
                 t = float(frame.time) if frame.time is not None else None
                 yield Item(i, path.name, image.shape[1], image.shape[0], canvas, scale, pad_x, pad_y, frame=image, time=t)
         except av.FFmpegError as exc:
-            raise UserError(f"{path}: cannot decode frame {i + 1} ({_first_line(exc)})") from None
+            raise UserError(f"{path}: cannot decode frame {i + 1} ({one_line(exc)})") from None
     if i < 0:
         raise UserError(f"{path}: no frames in this video")
 
@@ -356,22 +351,8 @@ def draw_detections(image: Image.Image, det: torch.Tensor) -> Image.Image:
 def save_image(image: Image.Image, path: Path) -> None:
     """Save in the format the name says (JPEG quality 90), atomically."""
     fmt = Image.registered_extensions().get(path.suffix.lower(), "PNG")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        image.save(tmp, format=fmt, **({"quality": JPEG_QUALITY} if fmt == "JPEG" else {}))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write atomically (temp name + rename) with the usual permissions (mkstemp's would be 0600)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(path, binary=True) as fh:
+        image.save(fh, format=fmt, **({"quality": JPEG_QUALITY} if fmt == "JPEG" else {}))
 
 
 def _even(image: np.ndarray) -> np.ndarray:
@@ -490,7 +471,7 @@ def predict(weights: str, source: Path, out: Path, conf: float = 0.25, iou: floa
     if kind == "video":
         info.update(fps=float(fps), drawn_video=written[0] if written else None)
     doc = collector.document(info)
-    write_text(out / PREDICTIONS_FILE, json.dumps(doc) + "\n")
+    write_text_atomic(out / PREDICTIONS_FILE, json.dumps(doc) + "\n")
     counts = ", ".join(f"{name} {c}" for name, c in zip(CLASS_NAMES, collector.per_class.tolist()))
     what = {"video": "frames", "folder": "images", "image": "image"}[kind]
     drawn = f" and {written[0]}" if kind == "video" and written else (f" and {len(written)} drawn images" if written else "")
@@ -505,7 +486,7 @@ def _draw_file(src: Path, det: torch.Tensor, dest: Path) -> None:
         with Image.open(src) as im:
             image = draw_detections(im, det)
     except (OSError, ValueError) as exc:
-        raise UserError(f"{src}: cannot read this image ({_first_line(exc)})") from None
+        raise UserError(f"{src}: cannot read this image ({one_line(exc)})") from None
     save_image(image, dest)
 
 

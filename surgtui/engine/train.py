@@ -7,6 +7,7 @@ SIGTERM), 1 failed, 2 user error (bad config, missing weights or data).
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import random
@@ -23,6 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from surgtui.config import Experiment, load_frozen
+from surgtui.engine import faults
 from surgtui.engine.anchors import check_anchors, dataset_wh
 from surgtui.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from surgtui.engine.datasets import build_datasets, collate
@@ -31,11 +33,13 @@ from surgtui.engine.loss import COMPONENTS, DetectionLoss, targets_to_tensor
 from surgtui.engine.model import Detector, build_model
 from surgtui.engine.optim import ModelEMA, backbone_lr_mult, build_optimizer, group_lrs
 from surgtui.engine.schedule import apply_lr
-from surgtui.errors import UserError
+from surgtui.errors import UserError, one_line
 from surgtui.events import EventWriter
+from surgtui.fileio import remove_stale_temps
+from surgtui.runs import BEST_WEIGHTS, CONFIG_FILE, LAST_WEIGHTS, WEIGHTS_DIR, take_engine_lock
+from surgtui.summary import BEST_METRIC
 
 EXIT_FINISHED, EXIT_FAILED, EXIT_USER_ERROR, EXIT_STOPPED = 0, 1, 2, 130
-BEST_METRIC = "map50_95"
 
 
 class _TooManyBadSteps(Exception):
@@ -51,10 +55,11 @@ class StopFlag:
     torchrun the agent relays one stop as SIGTERM to every rank, so ranks stay patient.
     """
 
-    def __init__(self, patient: bool = False) -> None:
+    def __init__(self, patient: bool = False, pending: list[int] | None = None) -> None:
         self.patient = patient
         self.requested = False
         self.signal_name = ""
+        self._pending = pending  # signals caught before this flag was installed (engine start-up)
         self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
@@ -66,6 +71,8 @@ class StopFlag:
     def __enter__(self) -> StopFlag:
         for sig in (signal.SIGINT, signal.SIGTERM):
             self._previous[sig] = signal.signal(sig, self._handle)
+        if self._pending:  # a stop sent while torch was still loading
+            self.requested, self.signal_name = True, signal.Signals(self._pending[0]).name
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -88,6 +95,7 @@ class EpochSampler(Sampler):
         self.epoch, self.skip = 1, 0
 
     def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        """`skip`: samples (of this rank's share) already trained on in this epoch."""
         self.epoch, self.skip = epoch, skip
 
     def _indices(self) -> list[int]:
@@ -187,16 +195,16 @@ def die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
+_lock_fd: int | None = None  # the run's engine lock, held by the main process only
+
+
 def _quiet_worker(worker_id: int) -> None:
     # Stop signals go to the whole process group: only the main process acts on them;
     # a worker dying on SIGINT would turn a clean stop into a DataLoader error.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    if _lock_fd is not None:  # a worker outliving a killed engine must not keep the run "running"
+        os.close(_lock_fd)
 
 
 class StepRunner:
@@ -253,7 +261,7 @@ class Trainer:
     def __init__(self, run_dir: str | Path, exp: Experiment, events: Any, stop: StopFlag, resume: bool = False,
                  dist: Dist | None = None) -> None:
         self.run_dir = Path(run_dir)
-        self.weights = self.run_dir / "weights"
+        self.weights = self.run_dir / WEIGHTS_DIR
         self.exp, self.events, self.stop = exp, events, stop
         t = exp.train
         self.dist = dist or Dist()
@@ -305,6 +313,7 @@ class Trainer:
         self.total_steps = self.steps_per_epoch * t.epochs
 
         self.step = 0  # global optimizer step (1-based once training starts)
+        self.saved_step: int | None = None  # the step last.pt holds
         self.start_epoch, self.skip = 1, 0
         self.best: dict[str, Any] | None = None
         self.resumed_from: int | None = None
@@ -333,15 +342,46 @@ class Trainer:
         if self.rank != 0:
             return
         state = self._state(epoch, batches_done)
-        for name, is_best in (("last.pt", False), ("best.pt", True)) if best else (("last.pt", False),):
-            save_checkpoint(self.weights / name, state)
-            self.events.checkpoint(epoch, f"{self.weights.name}/{name}", is_best)  # relative to the run dir
+        # best.pt first: a kill between the two leaves best.pt a save ahead, and resume starts from it;
+        # the other order would leave best.pt an improvement behind what the run reports.
+        if best:
+            save_checkpoint(self.weights / BEST_WEIGHTS, state)
+            self.events.checkpoint(epoch, f"{WEIGHTS_DIR}/{BEST_WEIGHTS}", True)  # relative to the run dir
+            faults.hit("checkpoint:between")
+        save_checkpoint(self.weights / LAST_WEIGHTS, state)
+        self.saved_step = self.step
+        self.events.checkpoint(epoch, f"{WEIGHTS_DIR}/{LAST_WEIGHTS}", False)
+
+    def _newest_checkpoint(self) -> Path:
+        """last.pt, or best.pt when a kill between the two writes left best.pt a save ahead (or alone).
+
+        Both hold the whole training state, so resuming from best.pt then redoes nothing.
+        """
+        last, best = self.weights / LAST_WEIGHTS, self.weights / BEST_WEIGHTS
+        if not best.is_file():
+            return last
+        if not last.is_file():
+            return best
+        try:
+            best_step = load_checkpoint(best, "cpu", mmap=True).get("step", -1)
+        except UserError:
+            return last
+        try:
+            last_step = load_checkpoint(last, "cpu", mmap=True).get("step", -1)
+        except UserError:
+            return best  # last.pt damaged: best.pt is a whole state too
+        return best if best_step > last_step else last
 
     def _resume(self) -> None:
-        path = self.weights / "last.pt"
+        path = self._newest_checkpoint()
         if not path.is_file():
             raise UserError(f"--resume: no checkpoint to resume from at {path}")
         ck = load_checkpoint(path, self.device)
+        if path.name != LAST_WEIGHTS:
+            self._notes.append(("info", f"resuming from {WEIGHTS_DIR}/{path.name} (step {ck.get('step')}): "
+                                        f"{LAST_WEIGHTS} is missing or older"))
+        if not isinstance(ck.get("steps_per_epoch"), int) or "optimizer" not in ck:
+            raise UserError(f"--resume: {path} holds weights only (no optimizer state); it cannot be resumed")
         if ck["steps_per_epoch"] != self.steps_per_epoch:
             raise UserError(f"--resume: {path} has {ck['steps_per_epoch']} steps per epoch, the config gives "
                             f"{self.steps_per_epoch} (batch size or data changed); start a new run")
@@ -354,7 +394,7 @@ class Trainer:
         self.scaler.load_state_dict(ck["scaler"])
         set_rng_state(ck["rng"])
         self.step, self.best = ck["step"], ck["best"]
-        self.resumed_from = self.step
+        self.resumed_from = self.saved_step = self.step
         done = ck["batches_done"] >= self.steps_per_epoch
         self.start_epoch = ck["epoch"] + 1 if done else ck["epoch"]
         self.skip = 0 if done else ck["batches_done"]
@@ -369,6 +409,7 @@ class Trainer:
             steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps, resumed_from_step=self.resumed_from)
         for level, message in self._notes:
             self.events.log(level, message)
+        epoch = self.start_epoch
         for epoch in range(self.start_epoch, t.epochs + 1):
             if self._agree_stop():
                 break
@@ -389,6 +430,8 @@ class Trainer:
             self._save(epoch, batches, best=improved)
             print(f"epoch {epoch}/{t.epochs} done, step {self.step}", flush=True)
         self._check_ranks_agree()
+        if self.stopping and self.saved_step != self.step:  # stopped before the first step: resumable too
+            self._save(epoch, self.skip)
         if self.stopping:
             signal_name = self.stop.signal_name or "stop"
             return "stopped", f"{signal_name} received; last.pt saved at step {self.step}"
@@ -414,7 +457,9 @@ class Trainer:
         t, log_every = self.exp.train, self.exp.logging.log_every
         if not skip:  # per-epoch seeding: augmentation does not depend on how we got here
             seed_everything(t.seed * 100_003 + epoch)
-        self.sampler.set_epoch(epoch, skip)
+        # Loader workers take their seeds from this generator: per epoch too, so resuming at an epoch is exact.
+        self.train_loader.generator.manual_seed(t.seed * 100_003 + epoch)
+        self.sampler.set_epoch(epoch, skip * t.batch_size)
         self.model.train()
         sums, n_ok, batch = np.zeros(len(COMPONENTS)), 0, skip
         t_win, imgs_win = time.time(), 0
@@ -422,6 +467,7 @@ class Trainer:
             self.step += 1
             apply_lr(self.optimizer, self.step, self.total_steps, self.exp.schedule)
             result = self.runner(images, targets)
+            faults.hit("step")
             stopping = self._agree_stop()
             imgs_win += len(images) * self.world_size
             if result is None:
@@ -455,6 +501,7 @@ class Trainer:
             return False
         model = self.ema.module if self.ema else self.model
         result = evaluate(model, self.val_loader, self.exp, self.device)
+        faults.hit("val")
         self.dist.barrier()
         self.events.val(epoch, result["metrics"], result["per_class"])
         value = result["metrics"][BEST_METRIC]
@@ -474,27 +521,49 @@ def _attach_wandb(events: EventWriter, exp: Experiment, run_dir: Path) -> None:
         events.log("warning", f"W&B logging is off: {one_line(exc)}")
 
 
-def run(run_dir: str | Path, resume: bool = False) -> int:
-    """Train the run in `run_dir`; every outcome ends with a `run_end` event. Returns the exit code."""
+def _say(message: str) -> None:
+    """To stderr.log, which may sit on the same full disk: saying it must not fail the exit."""
+    try:
+        print(message, file=sys.stderr, flush=True)
+    except OSError:
+        pass
+
+
+def run(run_dir: str | Path, resume: bool = False, early_signals: list[int] | None = None) -> int:
+    """Train the run in `run_dir`; every outcome ends with a `run_end` event. Returns the exit code.
+
+    `early_signals`: stop signals that arrived before torch was loaded (the run stops at once, resumable).
+    """
+    global _lock_fd
     run_dir = Path(run_dir)
     started = time.time()
-    if not (run_dir / "config.toml").is_file():  # no run here: nowhere to write events either
-        print(f"error: {run_dir}: not a run directory (no config.toml)", file=sys.stderr, flush=True)
+    if not (run_dir / CONFIG_FILE).is_file():  # no run here: nowhere to write events either
+        _say(f"error: {run_dir}: not a run directory (no {CONFIG_FILE})")
         return EXIT_USER_ERROR
     is_main = int(os.environ.get("RANK", 0)) == 0
+    if not os.environ.get("TORCHELASTIC_RUN_ID"):  # under torchrun the agent holds the lock for all ranks
+        _lock_fd = take_engine_lock(run_dir)
+        if _lock_fd is None:  # before any write: the engine that holds it owns the stream
+            _say(f"error: run {run_dir.name} is already being trained by another engine; not starting a second")
+            return EXIT_USER_ERROR
+    if is_main:
+        remove_stale_temps(run_dir / WEIGHTS_DIR)  # a killed save's temp file (up to the model's size)
     events: Any = EventWriter(run_dir) if is_main else _NoEvents()
     trainer: Trainer | None = None
 
     def end(status: str, reason: str, code: int) -> int:
         best = trainer.best if trainer else None
-        events.run_end(status, reason, best, time.time() - started)
+        try:
+            events.run_end(status, reason, best, time.time() - started)
+        except OSError as exc:  # the disk is full even for one line: the run will read `crashed`
+            _say(f"error: could not record the run's end ({status}: {reason}): {one_line(exc)}")
         return code
 
     dist = Dist()
     die_with_parent()
     try:
-        with StopFlag(patient=dist.active) as stop:
-            exp = load_frozen(run_dir / "config.toml")
+        with StopFlag(patient=dist.active, pending=early_signals) as stop:
+            exp = load_frozen(run_dir / CONFIG_FILE)
             if exp.logging.wandb and is_main:
                 _attach_wandb(events, exp, run_dir)
             trainer = Trainer(run_dir, exp, events, stop, resume, dist)
@@ -502,13 +571,19 @@ def run(run_dir: str | Path, resume: bool = False) -> int:
         code = {"finished": EXIT_FINISHED, "stopped": EXIT_STOPPED}.get(status, EXIT_FAILED)
         return end(status, reason, code)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
+        _say(f"error: {exc}")
         return end("failed", str(exc), EXIT_USER_ERROR)
     except KeyboardInterrupt:
         return end("stopped", "interrupted twice: stopped without finishing the step", EXIT_STOPPED)
+    except OSError as exc:
+        _say(traceback.format_exc())
+        what = "disk full" if exc.errno == errno.ENOSPC else "file system error"
+        return end("failed", f"{what}: {one_line(exc)}", EXIT_FAILED)
     except Exception as exc:
-        traceback.print_exc()
+        _say(traceback.format_exc())
         return end("failed", one_line(exc), EXIT_FAILED)
     finally:
-        events.close()
-        dist.close()
+        try:
+            events.close()
+        finally:
+            dist.close()
