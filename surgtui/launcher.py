@@ -16,11 +16,6 @@ import time
 from pathlib import Path
 
 from surgtui.errors import UserError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 from surgtui.runs import (
     CONFIG_FILE,
     ENGINE_LOCK,
@@ -35,6 +30,10 @@ from surgtui.runs import (
     write_lock_owner,
 )
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 LOCK_WAIT_S = 15.0
 
