@@ -37,6 +37,22 @@ class Terminal:
     def keys(self, *keys: str) -> None:
         self._tmux("send-keys", "-t", self.name, *keys)
 
+    def type(self, text: str, delay: float = 0.0) -> None:
+        """Type like a person (`delay` between keys) or, with no delay, as fast as a terminal sends keys."""
+        if not delay:
+            self._tmux("send-keys", "-t", self.name, "-l", text)
+        for char in text if delay else ():
+            self._tmux("send-keys", "-t", self.name, "-l", char)
+            time.sleep(delay)
+
+    def paste(self, text: str) -> None:
+        """A paste, bracketed as a terminal sends it when the app asks for that."""
+        self._tmux("set-buffer", "-b", self.name, text)
+        self._tmux("paste-buffer", "-p", "-d", "-b", self.name, "-t", self.name)
+
+    def alive(self) -> bool:
+        return subprocess.run(["tmux", "has-session", "-t", self.name], capture_output=True).returncode == 0
+
     def wait_for(self, text: str, timeout: float = 20.0) -> str:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
@@ -123,3 +139,165 @@ def test_the_ui_never_imports_torch_or_the_engine() -> None:
             "or m.startswith('surgtui.engine')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _attributes(line: str) -> list[frozenset[str]]:
+    """The bold/reverse state of every visible character of a captured line (SGR parsed)."""
+    state: set[str] = set()
+    out: list[frozenset[str]] = []
+    for escape, _char in re.findall(r"(\x1b\[[0-9;]*m)|(.)", line):
+        if not escape:
+            out.append(frozenset(state))
+            continue
+        codes = escape[2:-1].split(";") if escape[2:-1] else ["0"]
+        skip = 0
+        for i, code in enumerate(codes):
+            if skip:
+                skip -= 1
+            elif code in ("38", "48"):
+                skip = 2 if codes[i + 1:i + 2] == ["5"] else 4
+            elif code == "0":
+                state.clear()
+            elif code == "1":
+                state.add("bold")
+            elif code == "7":
+                state.add("reverse")
+            elif code == "22":
+                state.discard("bold")
+            elif code == "27":
+                state.discard("reverse")
+    return out
+
+
+def _label_style(screen: str, label: str) -> frozenset[str]:
+    """Attributes on a form label (`lr`, `optimizer`): shared by all of its characters."""
+    for line in screen.splitlines():
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", line)
+        at = plain.find(f"│ {label} ")
+        if at < 0:
+            at = plain.find(f"│ {label}  ")
+        if at >= 0:
+            attrs = _attributes(line)[at + 2:at + 2 + len(label)]
+            return frozenset.intersection(*attrs)
+    raise AssertionError(f"no {label!r} label on the screen:\n{screen}")
+
+
+def _focused_label(term: Terminal) -> str:
+    """The form label drawn bold or reversed: the focused field's."""
+    for line in term.screen(escapes=True).splitlines():
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", line)
+        for match in re.finditer(r"│ ([a-zA-Z][a-zA-Z0-9 ]*?)(?: \*)? {2,}", plain):
+            attrs = _attributes(line)[match.start(1):match.end(1)]
+            if attrs and "reverse" in frozenset.intersection(*attrs):
+                return match.group(1)
+    return ""
+
+
+def _clear_field(term: Terminal, label: str, timeout: float = 10.0) -> None:
+    """ctrl+u, then wait until the field is empty: a binding's action can be overtaken by the next key."""
+    term.keys("C-u")
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        for line in term.screen().splitlines():
+            head, marked, rest = line.partition(f"│ {label} * ")
+            if marked and not rest.strip(" │▁▂▃▄▅▆▇█▎▍▌"):
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"{label} never emptied:\n{term.screen()}")
+
+
+def _into_lr(term: Terminal, timeout: float = 20.0) -> None:
+    """Enter the form and tab to `lr`, one field at a time (a loaded machine lags behind keys)."""
+    term.wait_for("mAP50-95")
+    term.keys("Enter")
+    end = time.monotonic() + timeout
+    seen = ""
+    while time.monotonic() < end:
+        label = _focused_label(term)
+        if label == "lr":
+            return
+        if label and label != seen:
+            seen = label
+            term.keys("Tab")
+        time.sleep(0.05)
+    raise AssertionError(f"never reached lr (last focused: {seen!r}):\n{term.screen()}")
+
+
+@pytest.mark.parametrize("env", [{"TEXTUAL_COLOR_SYSTEM": "standard"}, {"TEXTUAL_COLOR_SYSTEM": "256"},
+                                 {"NO_COLOR": "1"}], ids=["16", "256", "no-color"])
+def test_the_focused_field_stands_out_without_colour(workdir: Path, env: dict[str, str]) -> None:
+    term = Terminal(workdir, env, size="100x30")
+    try:
+        _into_lr(term)  # each step waits for the next field's label to be drawn reversed
+        screen = term.screen(escapes=True)
+        term.keys("C-q")
+    finally:
+        term.close()
+    assert {"bold", "reverse"} <= _label_style(screen, "lr")
+    for other in ("optimizer", "assignment", "label smoothing"):
+        assert not _label_style(screen, other) & {"reverse"}, other
+
+
+@pytest.mark.parametrize("how", ["typed", "fast", "pasted"])
+def test_an_edit_typed_or_pasted_is_saved_exactly(workdir: Path, how: str) -> None:
+    path = workdir / "experiments" / "baseline.toml"
+    term = Terminal(workdir, {"TEXTUAL_COLOR_SYSTEM": "256"})
+    try:
+        _into_lr(term)
+        _clear_field(term, "lr")
+        if how == "pasted":
+            term.paste("0.00105")
+        else:
+            term.type("0.00105", delay=0.15 if how == "typed" else 0.0)
+        shown = term.wait_for("0.00105")
+        term.keys("C-s")
+        term.wait_for("Save these changes")
+        term.keys("y")
+        term.wait_for("saved baseline.toml")
+        term.keys("C-q")
+    finally:
+        term.close()
+    assert re.search(r"│ lr \* +0\.00105 ", shown), shown  # exactly as typed, marked as an edit
+    assert "lr = 0.00105 " in path.read_text()
+
+
+def test_quit_with_unsaved_edits_asks_first(workdir: Path) -> None:
+    path = workdir / "experiments" / "baseline.toml"
+    before = path.read_text()
+    term = Terminal(workdir, {"TEXTUAL_COLOR_SYSTEM": "standard"})
+    try:
+        _into_lr(term)
+        _clear_field(term, "lr")
+        term.type("0.003")
+        term.wait_for("0.003")
+        term.keys("C-q")
+        dialog = term.wait_for("Discard and quit")
+        term.keys("c")  # cancel: still there, edit intact
+        time.sleep(0.5)
+        assert term.alive() and "0.003" in term.screen()
+        term.keys("C-q")
+        term.wait_for("Discard and quit")
+        term.keys("s")
+        end = time.monotonic() + 10
+        while term.alive() and time.monotonic() < end:
+            time.sleep(0.1)
+        assert not term.alive(), term.screen()
+    finally:
+        term.close()
+    assert "Save and quit (s)" in dialog and "+lr = 0.003" in dialog
+    assert path.read_text() == before.replace("lr = 0.001 ", "lr = 0.003 ")
+
+
+def test_a_broken_experiment_file_leaves_the_ui_running(workdir: Path) -> None:
+    (workdir / "experiments" / "aaa.toml").write_text('name = "aaa"\n[optim\nlr = 0.001\n')
+    term = Terminal(workdir, {})
+    try:
+        screen = term.wait_for("TOML syntax")
+        term.keys("Down")
+        term.wait_for("baseline.toml")
+        time.sleep(0.5)
+        assert term.alive()
+        term.keys("C-q")
+    finally:
+        term.close()
+    assert "invalid" in screen

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.message import Message
@@ -67,6 +68,13 @@ class FieldRow(Widget):
         self.set_class(bool(error), "-invalid")
         self.set_class(edited, "-edited")
         self.query_one(".field-label", Label).update(self.spec.label + (" *" if edited else ""))
+
+    def on_descendant_focus(self, _: events.DescendantFocus) -> None:
+        # A class, not :focus-within: that pseudo-class left the old label marked after fast tabs.
+        self.add_class("-focused")
+
+    def on_descendant_blur(self, _: events.DescendantBlur) -> None:
+        self.remove_class("-focused")
 
     def on_input_blurred(self, event: Input.Blurred) -> None:
         event.stop()
