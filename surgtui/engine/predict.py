@@ -8,7 +8,7 @@ boxes drawn (DIR/<stem>.mp4).
 
 The model and its input size come from the checkpoint's own config (load_for_inference:
 the EMA weights, as validation used them). Images are letterboxed exactly as for training
-and validation (surgtui.engine.transforms.letterbox). Detections: score = objectness ×
+and validation (surgtui.engine.transforms.letterbox: the rect canvas when `data.rect`). Detections: score = objectness ×
 class probability of the box's best class, score ≥ --conf, per-class NMS at --iou, at most
 `val.max_det` per image. Loading and letterboxing run in a thread ahead of the model.
 
@@ -40,7 +40,7 @@ from surgtui.data.formats import CATEGORIES
 from surgtui.engine.checkpoint import load_for_inference
 from surgtui.engine.evaluate import non_max_suppression
 from surgtui.engine.model import Detector
-from surgtui.engine.transforms import PAD_VALUE, letterbox, letterbox_geometry
+from surgtui.engine.transforms import PAD_VALUE, letterbox, letterbox_canvas, letterbox_geometry
 from surgtui.errors import UserError, one_line
 from surgtui.fileio import atomic_write, write_text_atomic
 from surgtui.predict_cli import check_predict_args, folder_images, resolve_weights
@@ -155,7 +155,7 @@ class Item:
     name: str  # file name (a folder's image, the image) or the video's file name
     width: int
     height: int
-    canvas: np.ndarray  # S×S×3 uint8, letterboxed
+    canvas: np.ndarray  # H×W×3 uint8, letterboxed (S×S, or the rect canvas as in validation)
     scale: float
     pad_x: int
     pad_y: int
@@ -164,19 +164,19 @@ class Item:
     time: float | None = None  # a video frame's presentation time in seconds
 
 
-def letterbox_array(image: np.ndarray, size: int) -> tuple[np.ndarray, float, int, int]:
+def letterbox_array(image: np.ndarray, size: int, rect: bool = False) -> tuple[np.ndarray, float, int, int]:
     """`transforms.letterbox` for an RGB array (a video frame): (canvas, scale, pad_x, pad_y)."""
     height, width = image.shape[:2]
-    scale, new_w, new_h, pad_x, pad_y = letterbox_geometry(width, height, size)
-    canvas = Image.new("RGB", (size, size), (PAD_VALUE,) * 3)
+    scale, new_w, new_h, pad_x, pad_y = letterbox_geometry(width, height, size, rect=rect)
+    canvas = Image.new("RGB", letterbox_canvas(width, height, size, rect), (PAD_VALUE,) * 3)
     canvas.paste(Image.fromarray(image).resize((new_w, new_h), Image.BILINEAR), (pad_x, pad_y))
     return np.asarray(canvas), scale, pad_x, pad_y
 
 
-def image_items(paths: list[Path], size: int, root: Path) -> Iterator[Item]:
+def image_items(paths: list[Path], size: int, root: Path, rect: bool = False) -> Iterator[Item]:
     for i, path in enumerate(paths):
         try:
-            canvas, scale, pad_x, pad_y, (h, w) = letterbox(path, size)
+            canvas, scale, pad_x, pad_y, (h, w) = letterbox(path, size, rect)
         except (OSError, ValueError, Image.DecompressionBombError) as exc:
             raise UserError(f"{path}: cannot read this image ({one_line(exc)})") from None
         name = str(path.relative_to(root)) if root in path.parents else path.name
@@ -197,7 +197,7 @@ def open_video(path: Path) -> tuple[Any, Any]:
     return container, container.streams.video[0]
 
 
-def video_items(path: Path, size: int) -> Iterator[Item]:
+def video_items(path: Path, size: int, rect: bool = False) -> Iterator[Item]:
     import av
 
     container, stream = open_video(path)
@@ -206,7 +206,7 @@ def video_items(path: Path, size: int) -> Iterator[Item]:
         try:
             for i, frame in enumerate(container.decode(stream)):
                 image = frame.to_ndarray(format="rgb24")
-                canvas, scale, pad_x, pad_y = letterbox_array(image, size)
+                canvas, scale, pad_x, pad_y = letterbox_array(image, size, rect)
                 t = float(frame.time) if frame.time is not None else None
                 yield Item(i, path.name, image.shape[1], image.shape[0], canvas, scale, pad_x, pad_y, frame=image, time=t)
         except av.FFmpegError as exc:
@@ -283,6 +283,18 @@ def best_class_only(preds: torch.Tensor) -> torch.Tensor:
     return torch.cat((preds[..., :5], only), -1)
 
 
+def _stack(batch: list[Item]) -> np.ndarray:
+    """The canvases as one array; rect canvases of other shapes padded grey at the bottom/right (as collate does)."""
+    h = max(it.canvas.shape[0] for it in batch)
+    w = max(it.canvas.shape[1] for it in batch)
+    if all(it.canvas.shape[:2] == (h, w) for it in batch):
+        return np.stack([it.canvas for it in batch])
+    out = np.full((len(batch), h, w, 3), PAD_VALUE, dtype=np.uint8)
+    for i, it in enumerate(batch):
+        out[i, : it.canvas.shape[0], : it.canvas.shape[1]] = it.canvas
+    return out
+
+
 class Predictor:
     """Letterboxed uint8 canvases in, per image `[K, 6]` (x1, y1, x2, y2, score, label) in original pixels out."""
 
@@ -292,11 +304,11 @@ class Predictor:
         self.amp = device.type == "cuda" and exp.train.amp
         if device.type == "cuda":
             model.to(memory_format=torch.channels_last)
-            torch.backends.cudnn.benchmark = True  # one fixed input size
+            torch.backends.cudnn.benchmark = True  # a few input sizes (one per aspect ratio)
 
     @torch.inference_mode()
     def __call__(self, batch: list[Item]) -> list[torch.Tensor]:
-        x = torch.from_numpy(np.stack([it.canvas for it in batch])).to(self.device, non_blocking=True)
+        x = torch.from_numpy(_stack(batch)).to(self.device, non_blocking=True)
         x = x.permute(0, 3, 1, 2).float().div_(255)
         with torch.autocast(self.device.type, enabled=self.amp):
             outputs = self.model(x)
@@ -418,11 +430,11 @@ def predict(weights: str, source: Path, out: Path, conf: float = 0.25, iou: floa
     written: list[str] = []
     if kind == "video":
         fps, total = video_info(source)
-        items: Iterator[Item] = video_items(source, size)
+        items: Iterator[Item] = video_items(source, size, exp.data.rect)  # letterboxed as validation was
     else:
         paths = folder_images(source) if kind == "folder" else [source]
         total = len(paths)
-        items = image_items(paths, size, source if kind == "folder" else source.parent)
+        items = image_items(paths, size, source if kind == "folder" else source.parent, exp.data.rect)
     bar = ProgressBar(f"predict {source.name}", total, show)
 
     def results() -> Iterator[tuple[Item, torch.Tensor]]:
