@@ -587,3 +587,6 @@ def run(run_dir: str | Path, resume: bool = False, early_signals: list[int] | No
             events.close()
         finally:
             dist.close()
+            if _lock_fd is not None:  # in-process callers (tests) may train this run again
+                os.close(_lock_fd)
+                _lock_fd = None
