@@ -15,6 +15,7 @@ from surgtui.run_table import STATUS_STYLE
 from surgtui.runs import list_runs
 from surgtui.tui.app import SurgApp
 from surgtui.tui.screens.compare import CompareScreen
+from surgtui.tui.screens.experiments import ExperimentsScreen
 from surgtui.tui.screens.monitor import MonitorScreen
 from surgtui.tui.screens.runs import RunsScreen
 from surgtui.tui.widgets.curve_plot import CurvePlot
@@ -274,5 +275,26 @@ def test_the_two_kinds_of_best_metric_say_which_they_are(dirs) -> None:
             assert "metrics at each run's best mAP50-95 epoch" in table.border_title
             await pilot.app.push_screen(CompareScreen(runs[:2]))
             assert "each metric's own best" in pilot.app.screen.query_one("#compare-metrics").border_title
+
+    asyncio.run(scenario())
+
+
+def test_a_worker_that_fails_says_why_and_the_app_keeps_running(dirs) -> None:
+    exps, runs_dir, runs = dirs
+    with (runs[1] / "events.jsonl").open("a") as fh:  # a run written by a newer surgtui
+        fh.write('{"v":99,"type":"log","time":1764003700,"level":"info","message":"from the future"}\n')
+
+    async def scenario() -> None:
+        app = SurgApp(exps, runs_dir)
+        async with app.run_test(size=(100, 30), notifications=True) as pilot:
+            await app.push_screen(CompareScreen(runs[:2]))
+            await wait_until(pilot, lambda: any("failed" in (n.title or "") for n in app._notifications),
+                             what="the error notification")
+            note = next(n for n in app._notifications if "failed" in (n.title or ""))
+            assert "newer than this surgtui understands" in note.message
+            await pilot.pause(0.2)
+            assert app.is_running and isinstance(app.screen, CompareScreen)
+            await pilot.press("escape")
+            assert isinstance(app.screen, ExperimentsScreen)
 
     asyncio.run(scenario())

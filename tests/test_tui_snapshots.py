@@ -129,3 +129,25 @@ def test_compare(snap_compare) -> None:
 
 def test_help(snap_compare) -> None:
     assert snap_compare(_app(), terminal_size=WIDE, press=["f1"], run_before=_experiments_ready)
+
+
+def test_compare_80x24(snap_compare) -> None:
+    async def compare(pilot) -> None:
+        await _runs(pilot)
+        await pilot.press("down", "down", "down", "space", "down", "space", "c")
+        screen = pilot.app.screen
+        await wait_until(pilot, lambda: all(p.curves and p.ready for p in screen.query("CurvePlot")),
+                         what="the overlaid curves")
+
+    assert snap_compare(_app(), terminal_size=NARROW, run_before=compare)
+
+
+def test_quit_with_unsaved_edits_80x24(snap_compare) -> None:
+    async def edit_and_quit(pilot) -> None:
+        await _experiments_ready(pilot)
+        await _freeze_cursors(pilot)
+        await type_into(pilot, "#field-optim-lr Input", "0.002")
+        await pilot.press("ctrl+q")
+        await pilot.pause(0.2)
+
+    assert snap_compare(_app(), terminal_size=NARROW, run_before=edit_and_quit)
