@@ -117,20 +117,13 @@ def run(
 ) -> None:
     """Train an experiment headless: start the engine and follow it."""
     from surgtui.config import load_experiment
-    from surgtui.data.formats import source_dir
-    from surgtui.launcher import start_engine
+    from surgtui.launcher import launch_run
     from surgtui.live_view import follow
-    from surgtui.runs import create_run
 
     resolved = load_experiment(experiment, list(set_ or ()) + ([f'name="{name}"'] if name else []))
     for note in resolved.notes:
         typer.echo(f"note: {note}", err=True)
-    try:
-        source_dir(resolved.experiment.data.source)  # before a run directory is made for nothing
-    except UserError as exc:
-        raise UserError(f"{experiment}: {exc}") from None
-    run_dir = create_run(_runs_dir(runs_dir), resolved.experiment.name, resolved.to_toml())
-    proc = start_engine(run_dir)
+    run_dir, proc = launch_run(resolved.experiment, resolved.to_toml(), _runs_dir(runs_dir), str(experiment))
     if detach:
         typer.echo(run_dir.name)
         return

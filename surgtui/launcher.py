@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from surgtui.errors import UserError
 from surgtui.runs import (
@@ -24,6 +25,7 @@ from surgtui.runs import (
     STDOUT_LOG,
     Run,
     acquire_engine_lock,
+    create_run,
     proc_start_time,
     read_json,
     update_run_json,
@@ -34,6 +36,9 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+
+if TYPE_CHECKING:
+    from surgtui.config import Experiment
 
 LOCK_WAIT_S = 15.0
 
@@ -80,6 +85,21 @@ def start_engine(run_dir: str | Path, resume: bool = False) -> subprocess.Popen:
     finally:
         os.close(lock)  # the engine holds it now
     return proc
+
+
+def launch_run(experiment: Experiment, config_toml: str, runs_dir: Path, where: str) -> tuple[Path, subprocess.Popen]:
+    """`surgtui run` and the UI's launch: check what can be checked, make the run directory, start the engine.
+
+    A data source that is not a directory is refused before a run directory is made for nothing.
+    """
+    from surgtui.data.formats import source_dir
+
+    try:
+        source_dir(experiment.data.source)
+    except UserError as exc:
+        raise UserError(f"{where}: {exc}") from None
+    run_dir = create_run(runs_dir, experiment.name, config_toml)
+    return run_dir, start_engine(run_dir)
 
 
 def signal_run(run: Run, sig: int = signal.SIGINT) -> bool:

@@ -190,6 +190,19 @@ def engine_lock_held(run_dir: Path) -> bool | None:
         os.close(fd)
 
 
+def engine_running(run_dir: Path, meta: dict[str, Any]) -> bool:
+    """Whether an engine trains this run now: its lock says; runs from before the lock, its pid."""
+    held = engine_lock_held(run_dir)
+    if held is not None:
+        return held
+    return pid_alive(meta.get("pid"), meta.get("proc_start"))
+
+
+def engine_started(run_dir: Path, meta: dict[str, Any]) -> bool:
+    """Whether an engine was ever started on this run (a gone one without run_end is a crash)."""
+    return bool(meta.get("pid")) or (run_dir / ENGINE_LOCK).exists()
+
+
 @dataclass
 class Run:
     """One run directory as the CLI and TUI see it."""
@@ -215,10 +228,7 @@ class Run:
 
     @property
     def alive(self) -> bool:
-        held = engine_lock_held(self.path)
-        if held is not None:
-            return held
-        return pid_alive(self.meta.get("pid"), self.meta.get("proc_start"))
+        return engine_running(self.path, self.meta)
 
     @property
     def pgid(self) -> int | None:
@@ -233,7 +243,7 @@ class Run:
             return end["status"]
         if self.alive:
             return "running"
-        return "crashed" if self.meta.get("pid") or (self.path / ENGINE_LOCK).exists() else "created"
+        return "crashed" if engine_started(self.path, self.meta) else "created"
 
     @property
     def experiment(self) -> str:

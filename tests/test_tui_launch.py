@@ -119,3 +119,22 @@ def test_launch_and_stop_the_real_engine(tmp_path: Path) -> None:
             launcher.signal_run(run, signal.SIGKILL)
     assert Run.load(run_dir).status == "stopped"
     assert (run_dir / "weights" / "last.pt").is_file()
+
+
+def test_launch_refuses_a_data_source_that_is_a_file_and_keeps_running(tmp_path: Path) -> None:
+    exps, runs_dir = copy_experiments(tmp_path / "experiments", ("smoke",)), tmp_path / "runs"
+    a_file = tmp_path / "frames.zip"
+    a_file.write_bytes(b"PK")
+    set_fields(exps / "smoke.toml", {"data.source": str(a_file)})
+
+    async def scenario() -> None:
+        async with SurgApp(exps, runs_dir).run_test(size=(100, 30)) as pilot:
+            screen = pilot.app.screen
+            await wait_until(pilot, lambda: screen.draft is not None, what="the experiment list")
+            await pilot.press("ctrl+l")
+            await wait_until(pilot, lambda: any("a file, not a directory" in n.message
+                                                for n in pilot.app._notifications), what="the refusal")
+            assert pilot.app.screen is screen and pilot.app.is_running
+        assert not runs_dir.exists() or list_runs(runs_dir) == []
+
+    asyncio.run(scenario())

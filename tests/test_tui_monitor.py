@@ -53,6 +53,34 @@ def test_series_skips_gaps_and_keeps_small_data_exact() -> None:
     assert s.points(100) == ([1, 3], [0.5, 0.25]) and s.last == 0.25
 
 
+def test_series_truncate_forgets_points_past_a_step() -> None:
+    s = MinMaxSeries(capacity=4)
+    s.extend(list(range(1, 101)), [float(x) for x in range(1, 101)])
+    s.truncate(60)
+    xs, ys = s.points(10)
+    assert max(xs) <= 60 and xs == sorted(xs) and s.last == max(ys)
+    s.extend([61, 62], [-1.0, -2.0])  # the redone steps follow on
+    assert s.points(10)[0][-1] == 62 and s.last == -2.0
+
+
+def test_follower_after_a_crash_and_resume_shows_each_step_once(tmp_path: Path) -> None:
+    """The crashed attempt's steps past the checkpoint are dropped when the resume's run_start arrives."""
+    run = write_run(tmp_path, "smoke", end=None, done_epochs=2, pid=DEAD_PID)  # 40 steps logged
+    with EventWriter(run) as w:  # the resume: from epoch 1's checkpoint, redoing steps 21..40 with new values
+        w.run_start(run.name, "smoke", {}, "cpu", 1, {}, 6, 20, 120, resumed_from_step=20)
+        for step in range(21, 41):
+            w.step(2, step, {"head": 0.001}, 1.0, False, {"coord": 0.0, "conf": 0.0, "class": 0.0, "total": 9.0}, 1.0)
+    f = RunFollower(run)
+    while f.poll():
+        pass
+    v = f.view(buckets=200)
+    xs, ys = v.loss_curves["total"]
+    assert xs == sorted(set(xs)) and max(xs) == 40  # no step drawn twice, none going back
+    assert all(y == 9.0 for x, y in zip(xs, ys) if x > 20)  # the redone values, not the dead attempt's
+    assert v.val_curves["map50_95"][0] == [1]  # epoch 2's validation was the dead attempt's
+    assert v.best["epoch"] == 1
+
+
 def _lines(*events: dict) -> bytes:
     return b"".join(json.dumps(e).encode() + b"\n" for e in events)
 

@@ -19,8 +19,8 @@ from textual.screen import Screen
 
 from surgtui.config import load_experiment
 from surgtui.errors import ConfigError, UserError
-from surgtui.launcher import signal_run, start_engine, wait_exit
-from surgtui.runs import Run, create_run, list_runs
+from surgtui.launcher import launch_run, signal_run, wait_exit
+from surgtui.runs import Run, list_runs
 from surgtui.tui import keymap
 from surgtui.tui.messages import CompareRuns, LaunchExperiment, OpenRun, StopRun
 from surgtui.tui.screens.choice import QuitScreen
@@ -82,12 +82,12 @@ class SurgApp(App[None]):
         except ConfigError as exc:
             self.notify(str(exc), title="cannot launch", severity="error", markup=False)
             return None
-        run_dir = create_run(self.runs_dir, resolved.experiment.name, resolved.to_toml())
         try:
-            self.engines.append((start_engine(run_dir), run_dir))
-        except (OSError, UserError) as exc:
-            self.notify(f"could not start the engine: {exc}", title="launch failed", severity="error", markup=False)
+            run_dir, proc = launch_run(resolved.experiment, resolved.to_toml(), self.runs_dir, str(path))
+        except (OSError, UserError) as exc:  # a runs dir that cannot hold runs, a data source that is a file
+            self.notify(str(exc), title="launch failed", severity="error", markup=False)
             return None
+        self.engines.append((proc, run_dir))
         for note in resolved.notes:
             self.notify(note, title="override", markup=False)
         return run_dir

@@ -20,7 +20,8 @@ from typing import Any
 from surgtui.events import EVENTS_FILE, EventTail, EventVersionError
 from surgtui.run_state import RunState, fmt_duration
 from surgtui.run_table import METRIC_LABELS
-from surgtui.runs import CONFIG_FILE, RUN_JSON, pid_alive, read_json
+from surgtui.runs import CONFIG_FILE, RUN_JSON, engine_running, engine_started, read_json
+from surgtui.summary import rewind_point
 from surgtui.tui.series import MinMaxSeries
 
 if sys.version_info >= (3, 11):
@@ -127,17 +128,27 @@ class RunFollower:
             return self.state.end.get("status") or "finished"
         if self.alive:
             return "running"
-        return "crashed" if self._meta.get("pid") else "created"
+        return "crashed" if engine_started(self.run_dir, self._meta) else "created"
 
     def _check_alive(self) -> bool:
-        if pid_alive(self._meta.get("pid"), self._meta.get("proc_start")):
-            return True
-        # No pid yet (the launcher fills it in after the spawn), or a gone one: a resume may have
-        # started another engine since, with its own pid in run.json.
-        self._meta = read_json(self.run_dir / RUN_JSON)
-        return pid_alive(self._meta.get("pid"), self._meta.get("proc_start"))
+        # Re-read: the launcher fills the pid in after the spawn, and a resume starts another engine.
+        self._meta = read_json(self.run_dir / RUN_JSON) or self._meta
+        return engine_running(self.run_dir, self._meta)
 
     def _fold(self, events: list[dict[str, Any]]) -> None:
+        """Fold in order; a resume after a crash (a rewinding run_start) first drops the redone points."""
+        cuts = [i for i, e in enumerate(events) if e["type"] == "run_start"]
+        for start, end in zip([0, *cuts], [*cuts, len(events)]):
+            segment = events[start:end]
+            if segment and (point := rewind_point(segment[0])) is not None and point[0] < self.state.step:
+                step, epoch = point
+                for series in (*self.loss.values(), *self.lr.values()):
+                    series.truncate(step)
+                for series in self.val.values():
+                    series.truncate(epoch)
+            self._fold_segment(segment)
+
+    def _fold_segment(self, events: list[dict[str, Any]]) -> None:
         self.state.add_many(events)
         steps = [e for e in events if e["type"] == "step"]
         if steps:

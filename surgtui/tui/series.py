@@ -59,6 +59,23 @@ class MinMaxSeries:
             lo, hi = min(chunk), max(chunk)
             buckets.append([len(chunk), xs[j + chunk.index(lo)], lo, xs[j + chunk.index(hi)], hi])
 
+    def truncate(self, x_max: float) -> None:
+        """Forget the points past `x_max` (a run resumed after a crash redoes them).
+
+        A bucket holding points on both sides keeps its point at or before `x_max`.
+        """
+        buckets = self._buckets
+        while buckets and min(buckets[-1][_XMIN], buckets[-1][_XMAX]) > x_max:
+            self.count -= int(buckets.pop()[_N])
+        if not buckets:
+            self.last = None
+            return
+        b = buckets[-1]
+        if max(b[_XMIN], b[_XMAX]) > x_max:
+            x, y = (b[_XMIN], b[_YMIN]) if b[_XMIN] <= x_max else (b[_XMAX], b[_YMAX])
+            b[_XMIN], b[_YMIN], b[_XMAX], b[_YMAX] = x, y, x, y
+        self.last = b[_YMAX] if b[_XMAX] >= b[_XMIN] else b[_YMIN]
+
     def points(self, buckets: int) -> tuple[list[float], list[float]]:
         """At most `buckets` buckets' min and max, in x order: about 2 x `buckets` points."""
         group = max(1, -(-len(self._buckets) // max(1, buckets)))
