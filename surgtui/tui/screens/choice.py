@@ -6,35 +6,23 @@ with its key, and the dialog is dismissed with the chosen action's value.
 
 from __future__ import annotations
 
-from rich.console import RenderableType
-from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from collections.abc import Iterable
+
+from textual.widgets import Button
 
 from surgtui.tui import keymap
+from surgtui.tui.screens.dialog import DialogScreen
 
 
-class ChoiceScreen(ModalScreen[str | None]):
+class ChoiceScreen(DialogScreen):
     """Dismissed with the value of `choose(value)` in the chosen binding; None for cancel."""
 
-    def __init__(self, question: str, body: RenderableType | None = None) -> None:
-        super().__init__()
-        self.question = question
-        self.body = body
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
-            yield Static(self.question, id="dialog-question", markup=False)
-            if self.body is not None:
-                with VerticalScroll(id="dialog-body"):
-                    yield Static(self.body)
-            with Horizontal(id="dialog-buttons"):
-                for i, binding in enumerate(self.BINDINGS):
-                    value = binding.action.removeprefix("choose('").removesuffix("')")
-                    key = binding.key.split(",")[0]
-                    yield Button(f"{binding.description} ({key})", id=f"choice-{value}",
-                                 variant="primary" if i == 0 else "default")
+    def buttons(self) -> Iterable[Button]:
+        for i, binding in enumerate(self.BINDINGS):
+            value = binding.action.removeprefix("choose('").removesuffix("')")
+            key = binding.key.split(",")[0]
+            yield Button(f"{binding.description} ({key})", id=f"choice-{value}",
+                         variant="primary" if i == 0 else "default")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.action_choose((event.button.id or "").removeprefix("choice-"))
