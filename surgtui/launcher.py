@@ -40,7 +40,7 @@ else:  # pragma: no cover
 if TYPE_CHECKING:
     from surgtui.config import Experiment
 
-LOCK_WAIT_S = 15.0
+LOCK_WAIT_S = 3.0
 
 
 def engine_command(run_dir: Path, devices: int = 1, resume: bool = False) -> list[str]:

@@ -75,24 +75,6 @@ def test_json_mode_prints_the_events(tmp_path: Path) -> None:
     assert types[0] == "run_start" and types[-1] == "run_end" and "step" in types and "val" in types
 
 
-def test_stop_then_resume_continues_steps_without_gap(tmp_path: Path) -> None:
-    runs = tmp_path / "runs"
-    rid = surgtui("run", str(tiny(tmp_path, epochs=6)), "--runs-dir", str(runs), "--detach").stdout.strip()
-    run_dir = runs / rid
-    wait_for(lambda: (run_dir / "events.jsonl").exists() and any(e["type"] == "epoch_end" for e in events(run_dir)))
-    r = surgtui("stop", rid, "--runs-dir", str(runs), "--wait")
-    assert r.returncode == 0 and "stopped" in r.stdout
-    end = [e for e in events(run_dir) if e["type"] == "run_end"]
-    assert end[-1]["status"] == "stopped"
-    assert (run_dir / "weights" / "last.pt").is_file()
-
-    r = surgtui("resume", rid, "--runs-dir", str(runs))
-    assert r.returncode == 0, r.stderr
-    steps = [e["step"] for e in events(run_dir) if e["type"] == "step"]
-    assert steps == list(range(1, steps[-1] + 1))  # log_every = 1: every step, once
-    assert events(run_dir)[-1]["status"] == "finished"
-
-
 def test_ctrl_c_stops_cleanly_with_exit_130(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     proc = subprocess.Popen([sys.executable, "-m", "surgtui", "run", str(tiny(tmp_path, epochs=20)), "--runs-dir",

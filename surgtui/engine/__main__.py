@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from surgtui.engine.train import run  # torch loads here, after argument errors are reported
 
-    return run(args.run_dir, args.resume, early)
+    return run(args.run_dir, args.resume, early, lock_until_exit=True)
 
 
 if __name__ == "__main__":

@@ -529,10 +529,13 @@ def _say(message: str) -> None:
         pass
 
 
-def run(run_dir: str | Path, resume: bool = False, early_signals: list[int] | None = None) -> int:
+def run(run_dir: str | Path, resume: bool = False, early_signals: list[int] | None = None,
+        lock_until_exit: bool = False) -> int:
     """Train the run in `run_dir`; every outcome ends with a `run_end` event. Returns the exit code.
 
     `early_signals`: stop signals that arrived before torch was loaded (the run stops at once, resumable).
+    `lock_until_exit`: keep the run's lock until the process exits (the engine process: "running" lasts
+    until it is gone), instead of releasing it on return (in-process callers).
     """
     global _lock_fd
     run_dir = Path(run_dir)
@@ -587,6 +590,6 @@ def run(run_dir: str | Path, resume: bool = False, early_signals: list[int] | No
             events.close()
         finally:
             dist.close()
-            if _lock_fd is not None:  # in-process callers (tests) may train this run again
+            if _lock_fd is not None and not lock_until_exit:  # in-process callers may train this run again
                 os.close(_lock_fd)
                 _lock_fd = None
