@@ -262,6 +262,13 @@ def test_compare_at_80x24_shows_every_best_metric_uncut(dirs) -> None:
             assert metrics.virtual_size.height <= inside.height, "the metrics table is cut at the bottom"
             for plot in pilot.app.screen.query(CurvePlot):
                 assert plot.render().plain.splitlines()[-1].split() == ["1", "2", "3", "4", "5", "6"]
+            await pilot.app.pop_screen()
+            # Two runs: each one's config values show too (shortened, numbered as in the legend).
+            await pilot.app.push_screen(CompareScreen(runs[:2]))
+            config = pilot.app.screen.query_one("#compare-config", DataTable)
+            await wait_until(pilot, lambda: config.row_count > 0, what="the config table")
+            await pilot.pause(0.1)
+            assert config.virtual_size.width <= config.scrollable_content_region.width, "a run's config is cut"
 
     asyncio.run(scenario())
 

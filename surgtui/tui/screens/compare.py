@@ -65,18 +65,24 @@ class CompareScreen(Screen):
     def _show(self, runs: list[Run], labels: list[str], diff: list, metrics: list[dict[str, Any]],
               map_curves: Curves, loss_curves: Curves) -> None:
         self.query_one("#compare-legend", Static).update("   ".join(f"{lab}: {r.id}" for lab, r in zip(labels, runs)))
-        config = self.query_one("#compare-config", DataTable)
-        config.add_columns("key", *labels)
-        for key, values in diff:
-            config.add_row(key, *(_value(v) for v in values))
-        if not diff:
-            config.add_row(Text("identical configs", style="dim"), *([""] * len(runs)))
         table = self.query_one("#compare-metrics", DataTable)
         table.add_columns("metric", *labels)
         for m in metrics:
             table.add_row(m["label"], *(_metric_cell(c, i in m["best_run"]) for i, c in enumerate(m["runs"])))
         self.query_one("#compare-map", CurvePlot).show(map_curves)
         self.query_one("#compare-loss", CurvePlot).show(loss_curves)
+        # The config table gets the width the metrics leave: fill it once that is laid out.
+        self.call_after_refresh(self._show_config, labels, diff)
+
+    def _show_config(self, labels: list[str], diff: list) -> None:
+        config = self.query_one("#compare-config", DataTable)
+        width = _value_width(config.content_region.width, [k for k, _ in diff], len(labels))
+        # Narrow: the legend above names the runs, so the columns need only their numbers.
+        config.add_columns("key", *(lab if len(lab) <= width else lab.split(" ", 1)[0] for lab in labels))
+        for key, values in diff:
+            config.add_row(key, *(_value(v, width) for v in values))
+        if not diff:
+            config.add_row(Text("identical configs", style="dim"), *([""] * len(labels)))
 
 
 def _curves(labels: list[str], per_epoch: list[list[dict[str, Any]]], key: str) -> Curves:
@@ -86,6 +92,13 @@ def _curves(labels: list[str], per_epoch: list[list[dict[str, Any]]], key: str) 
         if points:
             out[label] = ([p[0] for p in points], [p[1] for p in points])
     return out
+
+
+def _value_width(table_width: int, keys: list[str], n_runs: int) -> int:
+    """Characters per run's value so every run's column fits beside the keys (80x24: about 6), at most 14."""
+    key_width = max([3, *map(len, keys)])
+    per_run = (table_width - 2 - (key_width + 2)) // max(1, n_runs) - 2  # 2: the scrollbar, then cell padding
+    return max(5, min(14, per_run))
 
 
 def _value(v: Any, width: int = 14) -> str:
