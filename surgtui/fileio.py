@@ -2,8 +2,8 @@
 
 The one home for the rule: a hidden temp sibling (same file system, so the rename is
 atomic), created with mode 0666 so the kernel applies the umask as for any new file
-(an existing file keeps its mode), flushed and fsynced before the rename, removed when
-anything fails, so a full disk gets its space back.
+(an existing file keeps its mode), flushed and (unless a bulk output) fsynced before the
+rename, removed when anything fails, so a full disk gets its space back.
 """
 
 from __future__ import annotations
@@ -30,8 +30,11 @@ def is_temp_name(name: str) -> bool:
 
 
 @contextmanager
-def atomic_write(path: str | Path, binary: bool = False) -> Iterator[IO[Any]]:
-    """Yield a file to write; on success it replaces `path` whole, with data on disk (fsync) first."""
+def atomic_write(path: str | Path, binary: bool = False, durable: bool = True) -> Iterator[IO[Any]]:
+    """Yield a file to write; on success it replaces `path` whole, with data on disk (fsync) first.
+
+    `durable=False` skips the fsync: for bulk outputs (thousands of frames) that can be written again.
+    """
     path = Path(path)
     tmp = temp_sibling(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for open()
@@ -46,7 +49,8 @@ def atomic_write(path: str | Path, binary: bool = False) -> Iterator[IO[Any]]:
             fd = -1  # the file object owns it now
             yield fh
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         if fd >= 0:

@@ -24,7 +24,7 @@ def write_text(path: Path, text: str) -> None:
 
 def save_jpeg(path: Path, image: np.ndarray) -> None:
     """Save an H×W×3 uint8 RGB array as a JPEG, atomically."""
-    with atomic_write(path, binary=True) as fh:
+    with atomic_write(path, binary=True, durable=False) as fh:  # one of many frames
         Image.fromarray(image).save(fh, format="JPEG", quality=JPEG_QUALITY)
 
 

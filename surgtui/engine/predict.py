@@ -363,7 +363,7 @@ def draw_detections(image: Image.Image, det: torch.Tensor) -> Image.Image:
 def save_image(image: Image.Image, path: Path) -> None:
     """Save in the format the name says (JPEG quality 90), atomically."""
     fmt = Image.registered_extensions().get(path.suffix.lower(), "PNG")
-    with atomic_write(path, binary=True) as fh:
+    with atomic_write(path, binary=True, durable=False) as fh:  # one of many frames
         image.save(fh, format=fmt, **({"quality": JPEG_QUALITY} if fmt == "JPEG" else {}))
 
 
