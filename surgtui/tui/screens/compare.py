@@ -75,7 +75,9 @@ class CompareScreen(Screen):
         self.call_after_refresh(self._show_config, labels, diff)
 
     def _show_config(self, labels: list[str], diff: list) -> None:
-        config = self.query_one("#compare-config", DataTable)
+        config = next(self.query("#compare-config").results(DataTable), None)
+        if config is None:  # the user left the screen before it was laid out
+            return
         width = _value_width(config.content_region.width, [k for k, _ in diff], len(labels))
         # Narrow: the legend above names the runs, so the columns need only their numbers.
         config.add_columns("key", *(lab if len(lab) <= width else lab.split(" ", 1)[0] for lab in labels))
