@@ -15,9 +15,9 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
+from surgtui.cli.data import parse_size
 from surgtui.config.schema import AugmentConfig
 from surgtui.data import formats
-from surgtui.data.commands import parse_size
 from surgtui.data.writers import plan_frames, write_synthetic
 from surgtui.engine.datasets import DetectionDataset, collate
 

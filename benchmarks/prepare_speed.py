@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from surgtui.data.commands import parse_size
+from surgtui.cli.data import parse_size
 from surgtui.data.prepare import prepare
 from surgtui.data.writers import plan_videos, write_synthetic
 

@@ -11,8 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from surgtui.events import EventWriter
-from surgtui.runs import create_run
+from surgtui.runs.events import EventWriter
+from surgtui.runs.store import create_run
 
 
 def make_runs(root: Path, n: int) -> None:

@@ -23,10 +23,12 @@ from pathlib import Path
 from textual import events
 from textual.binding import Binding
 
-from surgtui.events import EVENTS_FILE, SUMMARY_FILE, encode_event, make_event, read_events, step_fields
 from surgtui.fileio import write_json_atomic
-from surgtui.runs import create_run, proc_start_time, update_run_json
-from surgtui.summary import Summary
+from surgtui.runs.events import encode_event, make_event, read_events, step_fields
+from surgtui.runs.layout import EVENTS_FILE, SUMMARY_FILE
+from surgtui.runs.lock import proc_start_time
+from surgtui.runs.store import create_run, update_run_json
+from surgtui.runs.summary import Summary
 from surgtui.tui.app import SurgApp
 from surgtui.tui.screens.monitor import MonitorScreen
 

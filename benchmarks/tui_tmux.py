@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from surgtui.config.edit import set_fields
-from surgtui.runs import list_runs
+from surgtui.runs.store import list_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 SESSION = f"surgtui-bench-{os.getpid()}"

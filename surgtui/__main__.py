@@ -1,3 +1,3 @@
-from surgtui.cli import main
+from surgtui.cli.app import main
 
 main()

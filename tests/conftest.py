@@ -32,8 +32,8 @@ def kill_leftover_engines(root: Path) -> None:
     """After a failed check, leave no detached engine training in the background."""
     import signal as _signal
 
-    from surgtui.launcher import signal_run
-    from surgtui.runs import list_runs
+    from surgtui.runs.launcher import signal_run
+    from surgtui.runs.store import list_runs
 
     for runs_dir in {p.parent.parent for p in root.glob("**/runs/*/run.json")}:
         for run in list_runs(runs_dir):

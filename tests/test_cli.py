@@ -22,7 +22,7 @@ def test_version_and_help() -> None:
 
 
 def test_cli_import_loads_no_heavy_library() -> None:
-    code = "import sys, surgtui.cli; print(sorted(m for m in ('torch','torchvision','wandb','textual','pydantic') if m in sys.modules))"
+    code = "import sys, surgtui.cli.app; print(sorted(m for m in ('torch','torchvision','wandb','textual','pydantic') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

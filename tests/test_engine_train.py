@@ -20,7 +20,7 @@ from surgtui.config.load import deep_merge, resolve_data  # noqa: E402
 from surgtui.config.schema import SyntheticConfig  # noqa: E402
 from surgtui.data.cache import cache_root, synthetic_dataset  # noqa: E402
 from surgtui.engine import train as engine  # noqa: E402
-from surgtui.events import EventWriter, read_events  # noqa: E402
+from surgtui.runs.events import EventWriter, read_events  # noqa: E402
 
 torch.set_num_threads(2)
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from surgtui.events import EVENTS_FILE, EventTail, EventVersionError, EventWriter, read_events
-from surgtui.runs import read_json
+from surgtui.runs.events import EventTail, EventVersionError, EventWriter, read_events
+from surgtui.runs.layout import EVENTS_FILE
+from surgtui.runs.store import read_json
 
 
 def test_writer_flushes_each_line_for_another_process(tmp_path: Path) -> None:

@@ -19,8 +19,8 @@ import pytest
 import torch
 
 from conftest import kill_leftover_engines, surgtui, tiny_experiment
-from surgtui.events import read_events
-from surgtui.runs import Run
+from surgtui.runs.events import read_events
+from surgtui.runs.store import Run
 
 pytestmark = pytest.mark.slow
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, kill_leftover_engines, one_line_error, surgtui, tiny_experiment
-from surgtui.events import EventWriter, read_events
-from surgtui.runs import Run, create_run
+from surgtui.runs.events import EventWriter, read_events
+from surgtui.runs.store import Run, create_run
 
 pytestmark = pytest.mark.slow
 

@@ -127,8 +127,8 @@ def test_bad_input_exits_2_and_creates_no_run_dir(tmp_path: Path) -> None:
 
 def test_runs_table_formats_and_lists_many_runs_fast(tmp_path: Path) -> None:
     from surgtui.config.load import resolve_data
-    from surgtui.events import EventWriter
-    from surgtui.runs import create_run
+    from surgtui.runs.events import EventWriter
+    from surgtui.runs.store import create_run
 
     runs = tmp_path / "runs"
     for i in range(30):

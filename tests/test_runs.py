@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from surgtui.errors import UserError
-from surgtui.events import EventWriter
-from surgtui.runs import Run, create_run, list_runs, proc_start_time, resolve_run, update_run_json
+from surgtui.runs.events import EventWriter
+from surgtui.runs.lock import proc_start_time
+from surgtui.runs.store import Run, create_run, list_runs, resolve_run, update_run_json
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, 0, tzinfo=dt.timezone.utc)
 

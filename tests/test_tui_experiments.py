@@ -10,8 +10,8 @@ import pytest
 from textual import events
 from textual.widgets import Input, Label, Static
 
-from surgtui import launcher
-from surgtui.runs import Run
+from surgtui.runs import launcher
+from surgtui.runs.store import Run
 from surgtui.tui.app import SurgApp
 from surgtui.tui.screens.choice import LaunchEditedScreen, QuitScreen
 from surgtui.tui.screens.confirm import ConfirmScreen

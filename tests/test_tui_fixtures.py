@@ -17,12 +17,12 @@ from unittest import mock
 
 import pytest
 
-import surgtui.events
-import surgtui.launcher
+import surgtui.runs.events
+import surgtui.runs.launcher
 from surgtui.config import Resolved
 from surgtui.config.load import parse_toml, resolve_data
-from surgtui.events import EventWriter
-from surgtui.runs import create_run, update_run_json
+from surgtui.runs.events import EventWriter
+from surgtui.runs.store import create_run, update_run_json
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = 1_764_000_000.0  # 2025-11-24 16:00 UTC
@@ -39,7 +39,7 @@ class FrozenClock:
 
 @contextmanager
 def frozen_events_clock(clock: FrozenClock):
-    with mock.patch.object(surgtui.events, "time", clock):
+    with mock.patch.object(surgtui.runs.events, "time", clock):
         yield
 
 
@@ -264,7 +264,7 @@ def stand_in_engine(run_dir: Path) -> int:
 
 @pytest.fixture
 def stand_in(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(surgtui.launcher, "engine_command",
+    monkeypatch.setattr(surgtui.runs.launcher, "engine_command",
                         lambda run_dir, devices=1, resume=False: [sys.executable, __file__, str(run_dir)])
 
 

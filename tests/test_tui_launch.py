@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from surgtui import launcher
 from surgtui.config.edit import set_fields
-from surgtui.runs import Run, list_runs
+from surgtui.runs import launcher
+from surgtui.runs.store import Run, list_runs
 from surgtui.tui.app import SurgApp
 from surgtui.tui.screens.confirm import ConfirmScreen
 from surgtui.tui.screens.monitor import MonitorScreen

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from surgtui.events import EventWriter
-from surgtui.runs import create_run, proc_start_time, update_run_json
+from surgtui.runs.events import EventWriter
+from surgtui.runs.lock import proc_start_time
+from surgtui.runs.store import create_run, update_run_json
 from surgtui.tui.app import SurgApp
 from surgtui.tui.follower import RunFollower
 from surgtui.tui.screens.monitor import MonitorScreen
@@ -187,7 +188,7 @@ def test_monitor_follows_a_live_run_as_events_arrive(tmp_path: Path) -> None:
 
 
 def test_a_long_history_folded_in_a_child_process_gives_the_same_view(tmp_path: Path) -> None:
-    from surgtui.tui.history import fold, fold_in_child
+    from surgtui.tui.catch_up import fold, fold_in_child
 
     run = write_run(tmp_path, "smoke")
     child = fold_in_child(run, 1024)

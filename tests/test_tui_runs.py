@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.text import Text
 from textual.widgets import DataTable
 
-from surgtui.run_table import STATUS_STYLE
-from surgtui.runs import list_runs
+from surgtui.runs.rows import STATUS_STYLE
+from surgtui.runs.store import list_runs
 from surgtui.tui.app import SurgApp
 from surgtui.tui.screens.compare import CompareScreen
 from surgtui.tui.screens.experiments import ExperimentsScreen

@@ -29,8 +29,8 @@ from surgtui.config import experiment_to_toml
 from surgtui.config.load import resolve_data
 from surgtui.config.schema import SyntheticConfig
 from surgtui.data.cache import TRAIN_SPLIT, cache_root, synthetic_dataset
-from surgtui.events import read_events
-from surgtui.runs import create_run
+from surgtui.runs.events import read_events
+from surgtui.runs.store import create_run
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAMES, WIDTH, HEIGHT, SEED = 8, 160, 90, 0

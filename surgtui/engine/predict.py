@@ -1,6 +1,6 @@
 """`python -m surgtui.engine.predict WEIGHTS SOURCE --out DIR`: run a trained detector on images or a video.
 
-Started by `surgtui predict` (surgtui/predict_cli.py checks the arguments first). SOURCE is
+Started by `surgtui predict` (surgtui/cli/predict.py checks the arguments first). SOURCE is
 an image, a folder of images or a video. Writes DIR/predictions.json (COCO style: `images`,
 `categories`, `annotations` with `score`, boxes in the original image's pixels) and, unless
 --no-images, the images with their boxes drawn (same file names) or the video with its
@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from surgtui.cli.predict import check_predict_args, folder_images, resolve_weights
 from surgtui.config.schema import CLASS_NAMES, Experiment
 from surgtui.data.formats import CATEGORIES
 from surgtui.engine.checkpoint import load_for_inference
@@ -43,7 +44,6 @@ from surgtui.engine.model import Detector
 from surgtui.engine.transforms import PAD_VALUE, letterbox, letterbox_canvas, letterbox_geometry
 from surgtui.errors import UserError, one_line
 from surgtui.fileio import atomic_write, write_text_atomic
-from surgtui.predict_cli import check_predict_args, folder_images, resolve_weights
 
 EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 PREDICTIONS_FILE = "predictions.json"
@@ -51,7 +51,7 @@ BOX_COLOURS = {0: (60, 255, 60), 1: (255, 220, 0)}  # as `surgtui data check --p
 JPEG_QUALITY = 90
 
 
-# ---------------------------------------------------------------- shared with eval_cli
+# ---------------------------------------------------------------- shared with eval_main
 
 
 def resolve_device(name: str) -> torch.device:

@@ -34,10 +34,11 @@ from surgtui.engine.model import Detector, build_model
 from surgtui.engine.optim import ModelEMA, backbone_lr_mult, build_optimizer, group_lrs
 from surgtui.engine.schedule import apply_lr
 from surgtui.errors import UserError, one_line
-from surgtui.events import EventWriter
 from surgtui.fileio import remove_stale_temps
-from surgtui.runs import BEST_WEIGHTS, CONFIG_FILE, LAST_WEIGHTS, WEIGHTS_DIR, take_engine_lock
-from surgtui.summary import BEST_METRIC
+from surgtui.runs.events import EventWriter
+from surgtui.runs.layout import BEST_WEIGHTS, CONFIG_FILE, LAST_WEIGHTS, WEIGHTS_DIR
+from surgtui.runs.lock import take_engine_lock
+from surgtui.runs.summary import BEST_METRIC
 
 EXIT_FINISHED, EXIT_FAILED, EXIT_USER_ERROR, EXIT_STOPPED = 0, 1, 2, 130
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from surgtui.config.schema import Experiment
-from surgtui.runs import read_json, update_run_json
+from surgtui.runs.store import read_json, update_run_json
 
 
 def has_api_key() -> bool:

@@ -19,8 +19,8 @@ from textual.screen import Screen
 
 from surgtui.config import load_experiment
 from surgtui.errors import ConfigError, UserError
-from surgtui.launcher import launch_run, signal_run, wait_exit
-from surgtui.runs import Run, list_runs
+from surgtui.runs.launcher import launch_run, signal_run, wait_exit
+from surgtui.runs.store import Run, list_runs
 from surgtui.tui import keymap
 from surgtui.tui.messages import CompareRuns, LaunchExperiment, OpenRun, StopRun
 from surgtui.tui.screens.choice import QuitScreen

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from surgtui.config import load_experiment
 from surgtui.errors import ConfigError
-from surgtui.runs import Run
+from surgtui.runs.store import Run
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,13 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from surgtui.events import EVENTS_FILE, EventTail, EventVersionError
-from surgtui.run_state import RunState, fmt_duration
-from surgtui.run_table import METRIC_LABELS
-from surgtui.runs import CONFIG_FILE, RUN_JSON, engine_running, engine_started, read_json
-from surgtui.summary import rewind_point
+from surgtui.runs.events import EventTail, EventVersionError
+from surgtui.runs.layout import CONFIG_FILE, EVENTS_FILE, RUN_JSON
+from surgtui.runs.lock import engine_running, engine_started
+from surgtui.runs.rows import METRIC_LABELS
+from surgtui.runs.state import RunState, fmt_duration
+from surgtui.runs.store import read_json
+from surgtui.runs.summary import rewind_point
 from surgtui.tui.series import MinMaxSeries
 
 if sys.version_info >= (3, 11):

@@ -12,8 +12,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
-from surgtui.run_table import config_diff, epoch_rows, metric_comparison
-from surgtui.runs import Run
+from surgtui.runs.rows import config_diff, epoch_rows, metric_comparison
+from surgtui.runs.store import Run
 from surgtui.tui import keymap
 from surgtui.tui.follower import Curves
 from surgtui.tui.widgets.curve_plot import CurvePlot

@@ -13,7 +13,7 @@ from textual.worker import Worker, WorkerState
 
 from surgtui.config.edit import save_as, set_fields
 from surgtui.errors import ConfigError
-from surgtui.runs import list_runs
+from surgtui.runs.store import list_runs
 from surgtui.tui import keymap
 from surgtui.tui.catalog import ExperimentInfo, list_experiments
 from surgtui.tui.form_model import ExperimentDraft

@@ -21,11 +21,11 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 from textual.worker import get_current_worker
 
-from surgtui.events import EVENTS_FILE
-from surgtui.run_table import METRIC_LABELS
+from surgtui.runs.layout import EVENTS_FILE
+from surgtui.runs.rows import METRIC_LABELS
 from surgtui.tui import keymap
+from surgtui.tui.catch_up import caught_up
 from surgtui.tui.follower import VAL_KEYS, RunFollower, RunView
-from surgtui.tui.history import caught_up
 from surgtui.tui.messages import StopRun
 from surgtui.tui.widgets.curve_plot import CurvePlot
 from surgtui.tui.widgets.grad_gauge import GradGauge

@@ -10,8 +10,8 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input
 from textual.worker import Worker, WorkerState
 
-from surgtui.run_table import COLUMNS, column, sort_runs
-from surgtui.runs import Run, list_runs
+from surgtui.runs.rows import COLUMNS, column, sort_runs
+from surgtui.runs.store import Run, list_runs
 from surgtui.tui import keymap
 from surgtui.tui.messages import CompareRuns, OpenRun, StopRun
 from surgtui.tui.widgets.runs_table import RunsTable

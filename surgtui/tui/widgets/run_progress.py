@@ -7,8 +7,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import ProgressBar, Static
 
-from surgtui.run_state import fmt_duration
-from surgtui.run_table import STATUS_STYLE
+from surgtui.runs.rows import STATUS_STYLE
+from surgtui.runs.state import fmt_duration
 from surgtui.tui.follower import RunView
 
 

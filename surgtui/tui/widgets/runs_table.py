@@ -1,4 +1,4 @@
-"""All runs, with the columns of `surgtui runs` (run_table.COLUMNS); marks in the first column."""
+"""All runs, with the columns of `surgtui runs` (surgtui.runs.rows.COLUMNS); marks in the first column."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import DataTable
 
-from surgtui.run_table import COLUMNS, Column
-from surgtui.runs import Run
+from surgtui.runs.rows import COLUMNS, Column
+from surgtui.runs.store import Run
 from surgtui.tui.widgets.run_progress import status_text
 
 MARK = "◆"  # marked for comparison; not ✓, which says "finished" in the status column

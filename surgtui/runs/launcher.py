@@ -17,20 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from surgtui.errors import UserError
-from surgtui.runs import (
-    CONFIG_FILE,
-    ENGINE_LOCK,
-    ENGINE_LOCK_FD_ENV,
-    STDERR_LOG,
-    STDOUT_LOG,
-    Run,
-    acquire_engine_lock,
-    create_run,
-    proc_start_time,
-    read_json,
-    update_run_json,
-    write_lock_owner,
-)
+from surgtui.runs.layout import CONFIG_FILE, ENGINE_LOCK, ENGINE_LOCK_FD_ENV, STDERR_LOG, STDOUT_LOG
+from surgtui.runs.lock import acquire_engine_lock, proc_start_time, write_lock_owner
+from surgtui.runs.store import Run, create_run, read_json, update_run_json
 
 if sys.version_info >= (3, 11):
     import tomllib

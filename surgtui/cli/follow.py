@@ -15,10 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from surgtui.events import EVENTS_FILE, EventTail
-from surgtui.launcher import signal_run, wait_exit
-from surgtui.run_state import RunState, fmt_duration
-from surgtui.runs import STDERR_LOG, Run
+from surgtui.runs.events import EventTail
+from surgtui.runs.launcher import signal_run, wait_exit
+from surgtui.runs.layout import EVENTS_FILE, STDERR_LOG
+from surgtui.runs.state import RunState, fmt_duration
+from surgtui.runs.store import Run
 
 EXIT_CODES = {"finished": 0, "failed": 1, "crashed": 1, "stopped": 130}
 

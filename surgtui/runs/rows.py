@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from surgtui.events import EVENTS_FILE, read_events
-from surgtui.run_state import fmt_duration
-from surgtui.runs import CONFIG_FILE, Run
-from surgtui.summary import rewind_point
+from surgtui.runs.events import read_events
+from surgtui.runs.layout import CONFIG_FILE, EVENTS_FILE
+from surgtui.runs.state import fmt_duration
+from surgtui.runs.store import Run
+from surgtui.runs.summary import rewind_point
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 
 from surgtui import __version__
+from surgtui.cli.data import data_app
 from surgtui.errors import UserError
 
 app = typer.Typer(
@@ -49,7 +50,7 @@ def _root(
 
 
 def _runs_dir(value: Path | None) -> Path:
-    from surgtui.runs import default_runs_dir
+    from surgtui.runs.store import default_runs_dir
 
     return value if value is not None else default_runs_dir()
 
@@ -116,9 +117,9 @@ def run(
     json_: bool = typer.Option(False, "--json", help="Print the events themselves, one JSON per line."),
 ) -> None:
     """Train an experiment headless: start the engine and follow it."""
+    from surgtui.cli.follow import follow
     from surgtui.config import load_experiment
-    from surgtui.launcher import launch_run
-    from surgtui.live_view import follow
+    from surgtui.runs.launcher import launch_run
 
     resolved = load_experiment(experiment, list(set_ or ()) + ([f'name="{name}"'] if name else []))
     for note in resolved.notes:
@@ -140,7 +141,7 @@ def runs(
     status: str | None = typer.Option(None, "--status", help="Only runs with this status."),
 ) -> None:
     """List past and running runs with their best metrics."""
-    from surgtui.cli_output import print_runs
+    from surgtui.cli.tables import print_runs
 
     print_runs(_runs_dir(runs_dir), format_, sort, status)
 
@@ -148,8 +149,8 @@ def runs(
 @app.command()
 def show(run_ref: str = typer.Argument(..., metavar="RUN"), runs_dir: Path | None = RunsDirOpt) -> None:
     """Show one run: status, config highlights, metrics per class, where its files are."""
-    from surgtui.cli_output import print_show
-    from surgtui.runs import resolve_run
+    from surgtui.cli.tables import print_show
+    from surgtui.runs.store import resolve_run
 
     print_show(resolve_run(run_ref, _runs_dir(runs_dir)))
 
@@ -161,8 +162,8 @@ def compare(
     runs_dir: Path | None = RunsDirOpt,
 ) -> None:
     """Compare runs: config keys that differ, then metrics side by side."""
-    from surgtui.cli_output import print_compare
-    from surgtui.runs import resolve_run
+    from surgtui.cli.tables import print_compare
+    from surgtui.runs.store import resolve_run
 
     rd = _runs_dir(runs_dir)
     print_compare([resolve_run(r, rd) for r in run_refs], all_)
@@ -179,8 +180,8 @@ def stop(
     import signal
     import time
 
-    from surgtui.launcher import signal_run
-    from surgtui.runs import Run, resolve_run
+    from surgtui.runs.launcher import signal_run
+    from surgtui.runs.store import Run, resolve_run
 
     run = Run.load(resolve_run(run_ref, _runs_dir(runs_dir)))
     if not signal_run(run, signal.SIGKILL if kill else signal.SIGINT):
@@ -202,10 +203,10 @@ def resume(
     """Continue a stopped or crashed run from its last checkpoint, in the same directory."""
     import zipfile
 
-    from surgtui.events import EVENTS_FILE
-    from surgtui.launcher import start_engine
-    from surgtui.live_view import follow
-    from surgtui.runs import BEST_WEIGHTS, LAST_WEIGHTS, WEIGHTS_DIR, Run, resolve_run
+    from surgtui.cli.follow import follow
+    from surgtui.runs.launcher import start_engine
+    from surgtui.runs.layout import BEST_WEIGHTS, EVENTS_FILE, LAST_WEIGHTS, WEIGHTS_DIR
+    from surgtui.runs.store import Run, resolve_run
 
     run = Run.load(resolve_run(run_ref, _runs_dir(runs_dir)))
     if run.status == "running":
@@ -235,8 +236,8 @@ def attach(
     runs_dir: Path | None = RunsDirOpt,
 ) -> None:
     """Follow a run started elsewhere, from its whole history on."""
-    from surgtui.live_view import follow
-    from surgtui.runs import resolve_run
+    from surgtui.cli.follow import follow
+    from surgtui.runs.store import resolve_run
 
     raise typer.Exit(follow(resolve_run(run_ref, _runs_dir(runs_dir)), "json" if json_ else "auto"))
 
@@ -248,8 +249,8 @@ def export(
     runs_dir: Path | None = RunsDirOpt,
 ) -> None:
     """Write one CSV row per epoch: losses, metrics, learning rates."""
-    from surgtui.cli_output import export_csv
-    from surgtui.runs import resolve_run
+    from surgtui.cli.tables import export_csv
+    from surgtui.runs.store import resolve_run
 
     export_csv(resolve_run(run_ref, _runs_dir(runs_dir)), out)
 
@@ -264,10 +265,8 @@ def launch(
     no_mouse: bool = typer.Option(False, "--no-mouse", help="Leave the mouse to the terminal."),
 ) -> None:
     """Open the full-screen experiment manager."""
-    try:
-        from surgtui.tui.app import run_app
-    except ImportError:
-        raise UserError("surgtui launch: the terminal UI is not built yet in this version") from None
+    from surgtui.tui.app import run_app
+
     run_app(directory, _runs_dir(runs_dir), mouse=not no_mouse)
 
 
@@ -284,7 +283,7 @@ def predict(
     runs_dir: Path | None = RunsDirOpt,
 ) -> None:
     """Run a trained detector on an image, a folder of images or a video (docs/predict.md)."""
-    from surgtui.predict_cli import predict_command
+    from surgtui.cli.predict import predict_command
 
     raise typer.Exit(predict_command(weights, source, out, conf, iou, device, batch, no_images, runs_dir))
 
@@ -302,7 +301,7 @@ def eval_(
     runs_dir: Path | None = RunsDirOpt,
 ) -> None:
     """Validate a checkpoint on a data set exactly as training validates (COCO mAP, P, R, IoU)."""
-    from surgtui.predict_cli import eval_command
+    from surgtui.cli.predict import eval_command
 
     raise typer.Exit(eval_command(weights, data, split, json_, device, batch, workers, runs_dir))
 
@@ -312,7 +311,7 @@ def sync(run_ref: str = typer.Argument(..., metavar="RUN"), runs_dir: Path | Non
     """Upload a run's offline W&B log (runs `wandb sync` on it)."""
     import subprocess
 
-    from surgtui.runs import Run, resolve_run
+    from surgtui.runs.store import Run, resolve_run
 
     run = Run.load(resolve_run(run_ref, _runs_dir(runs_dir)))
     offline = sorted(run.path.glob("wandb/offline-run-*"))
@@ -321,16 +320,7 @@ def sync(run_ref: str = typer.Argument(..., metavar="RUN"), runs_dir: Path | Non
     raise typer.Exit(subprocess.call([sys.executable, "-m", "wandb", "sync", *map(str, offline)]))
 
 
-def _register_data() -> None:
-    from surgtui.data.commands import data_app
-
-    app.add_typer(data_app, name="data", help="Synthesise, import and check data sets.")
-
-
-try:
-    _register_data()
-except ImportError:  # pragma: no cover - during development the data commands may be absent
-    pass
+app.add_typer(data_app, name="data", help="Synthesise, import and check data sets.")
 
 
 def main() -> None:

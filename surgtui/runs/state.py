@@ -9,7 +9,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from surgtui.summary import BEST_METRIC, rewind_point
+from surgtui.runs.summary import BEST_METRIC, rewind_point
 
 
 @dataclass

@@ -6,7 +6,7 @@ busy mounting the monitor at the same moment. A child process (the other core)
 folds the history into a `RunFollower` and hands it back pickled: it is small,
 since curves are bounded min/max buckets.
 
-`python -m surgtui.tui.history RUN_DIR CAPACITY` writes the pickled follower on stdout.
+`python -m surgtui.tui.catch_up RUN_DIR CAPACITY` writes the pickled follower on stdout.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from surgtui.events import EVENTS_FILE
+from surgtui.runs.layout import EVENTS_FILE
 from surgtui.tui.follower import RunFollower
 
 # Below this the child's start-up (~0.1 s) costs more than folding in place.
@@ -45,7 +45,7 @@ def caught_up(run_dir: Path, capacity: int = 1024) -> RunFollower:
 
 
 def fold_in_child(run_dir: Path, capacity: int) -> RunFollower:
-    done = subprocess.run([sys.executable, "-m", "surgtui.tui.history", str(run_dir), str(capacity)],
+    done = subprocess.run([sys.executable, "-m", "surgtui.tui.catch_up", str(run_dir), str(capacity)],
                           capture_output=True, timeout=600, check=True)
     return pickle.loads(done.stdout)
 

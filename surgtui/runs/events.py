@@ -15,11 +15,10 @@ from typing import Any
 
 from surgtui.errors import UserError
 from surgtui.fileio import write_json_atomic
-from surgtui.summary import Summary
+from surgtui.runs.layout import EVENTS_FILE, SUMMARY_FILE
+from surgtui.runs.summary import Summary
 
 SCHEMA_VERSION = 1
-EVENTS_FILE = "events.jsonl"
-SUMMARY_FILE = "summary.json"
 EVENT_TYPES = ("run_start", "step", "epoch_end", "val", "checkpoint", "log", "run_end")
 MAX_LINE_BYTES = 64 * 1024
 

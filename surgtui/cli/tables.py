@@ -11,7 +11,7 @@ from typing import Any
 
 from surgtui.errors import UserError
 from surgtui.fileio import write_text_atomic
-from surgtui.run_table import (
+from surgtui.runs.rows import (
     COLUMN_KEYS,
     COLUMNS,
     METRIC_LABELS,
@@ -22,7 +22,7 @@ from surgtui.run_table import (
     rows,
     sort_runs,
 )
-from surgtui.runs import STATUSES, Run, list_runs
+from surgtui.runs.store import STATUSES, Run, list_runs
 
 
 def _status(status: str) -> str:

@@ -3,7 +3,7 @@
 No torch here (the CLI never loads it): what can be checked without it (the weights file
 exists, the run has weights, the source exists and has a known kind, the options are in
 range) fails here with one line and exit 2; the engine process
-(`python -m surgtui.engine.predict` / `surgtui.engine.eval_cli`) checks the rest (a file
+(`python -m surgtui.engine.predict` / `surgtui.engine.eval_main`) checks the rest (a file
 that is not a surgtui checkpoint, an image or video that does not decode) the same way.
 The engine modules reuse these helpers, so they can also be started by hand.
 """
@@ -29,7 +29,8 @@ _DEVICE_RE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 def resolve_weights(ref: str, runs_dir: Path | None = None) -> Path:
     """A weights file, or a run (id, prefix, path, `latest`) -> its weights/best.pt, else weights/last.pt."""
-    from surgtui.runs import RUN_JSON, resolve_run
+    from surgtui.runs.layout import RUN_JSON
+    from surgtui.runs.store import resolve_run
 
     path = Path(ref).expanduser()
     if path.is_file():
@@ -134,4 +135,4 @@ def eval_command(weights: str, data: str | None, split: str | None, json_: bool,
     args = [str(path)] + ([data] if data is not None else []) + ["--device", device]
     args += (["--split", split] if split else []) + (["--json"] if json_ else [])
     args += (["--batch", str(batch)] if batch else []) + (["--workers", str(workers)] if workers is not None else [])
-    return run_engine("eval_cli", args)
+    return run_engine("eval_main", args)

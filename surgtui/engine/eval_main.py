@@ -1,4 +1,4 @@
-"""`python -m surgtui.engine.eval_cli WEIGHTS [DATA] [--split NAME] [--json]`: the engine's validation, standalone.
+"""`python -m surgtui.engine.eval_main WEIGHTS [DATA] [--split NAME] [--json]`: the engine's validation, standalone.
 
 Started by `surgtui eval`. Runs `surgtui.engine.evaluate.evaluate` — the very function
 training validates with — on the model in a checkpoint (its EMA weights, the weights the
@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from surgtui.cli.predict import SYNTHETIC, check_eval_args, resolve_weights
 from surgtui.config.schema import CLASS_NAMES, Experiment
 from surgtui.data import formats
 from surgtui.data.cache import TRAIN_SPLIT, VAL_SPLIT, cache_root, synthetic_dataset
@@ -37,7 +38,6 @@ from surgtui.engine.datasets import DetectionDataset, _resolve_source, collate
 from surgtui.engine.evaluate import evaluate
 from surgtui.engine.predict import EXIT_OK, ProgressBar, load_model, main_wrapper, resolve_device
 from surgtui.errors import UserError
-from surgtui.predict_cli import SYNTHETIC, check_eval_args, resolve_weights
 
 METRIC_LABELS = {"map50": "mAP50", "map50_95": "mAP50-95", "precision": "P", "recall": "R", "mean_iou": "mean IoU"}
 
@@ -147,7 +147,7 @@ def print_tables(result: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m surgtui.engine.eval_cli",
+    parser = argparse.ArgumentParser(prog="python -m surgtui.engine.eval_main",
                                      description="Validate a checkpoint on a data set, as training validates.")
     parser.add_argument("weights", help="weights file (best.pt, last.pt) or a run directory")
     parser.add_argument("data", nargs="?", help="a COCO/YOLO/prepared directory or 'synthetic' "

@@ -8,28 +8,20 @@ Status is derived, never guessed: `running` (engine process alive), `finished`,
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import json
 import os
 import socket
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from surgtui.errors import UserError
-from surgtui.events import EVENTS_FILE, SUMMARY_FILE, EventVersionError, read_events
 from surgtui.fileio import write_json_atomic
-from surgtui.summary import Summary
+from surgtui.runs.events import EventVersionError, read_events
+from surgtui.runs.layout import CONFIG_FILE, ENGINE_LOCK, EVENTS_FILE, RUN_JSON, SUMMARY_FILE
+from surgtui.runs.lock import engine_running, engine_started
+from surgtui.runs.summary import Summary
 
-RUN_JSON = "run.json"
-CONFIG_FILE = "config.toml"
-ENGINE_LOCK = "engine.lock"  # held (flock) by the one engine training this run
-ENGINE_LOCK_FD_ENV = "SURGTUI_ENGINE_LOCK_FD"  # the launcher passes its locked fd to the engine under this name
-WEIGHTS_DIR = "weights"
-LAST_WEIGHTS = "last.pt"
-BEST_WEIGHTS = "best.pt"
-STDOUT_LOG, STDERR_LOG = "stdout.log", "stderr.log"
 STATUSES = ("running", "finished", "stopped", "failed", "crashed", "created")
 ENDED = ("finished", "stopped", "failed", "crashed")
 
@@ -99,108 +91,20 @@ def update_run_json(run_dir: Path, **fields: Any) -> dict[str, Any]:
     return data
 
 
-def proc_start_time(pid: int) -> str | None:
-    """The kernel's start time of a process: with the pid it tells a reused pid apart."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields_after_name = stat.rsplit(")", 1)[1].split()
-    if fields_after_name[0] == "Z":  # exited, not yet reaped: as good as gone
-        return None
-    return fields_after_name[19]
 
 
-def pid_alive(pid: int | None, start: str | None = None) -> bool:
-    if not pid:
-        return False
-    if Path("/proc").is_dir():
-        now = proc_start_time(pid)
-        return now is not None and (start is None or now == start)
-    try:  # no /proc (macOS): signal 0 only checks existence
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
-def acquire_engine_lock(run_dir: Path, wait_s: float = 0.5) -> int | None:
-    """Take the run's engine lock: an open fd holding it, or None when another engine holds it.
-
-    The lock lives as long as any process holds the fd (the launcher passes it to the
-    engine), and the kernel drops it when that process dies, however it dies.
-    """
-    fd = os.open(run_dir / ENGINE_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd
-        except BlockingIOError:
-            if time.monotonic() >= deadline:  # a status probe holds it for microseconds; an engine for good
-                os.close(fd)
-                return None
-            time.sleep(0.02)
 
 
-def take_engine_lock(run_dir: Path) -> int | None:
-    """The engine's side: the locked fd its launcher passed down, else the lock taken now.
-
-    None when another engine holds it. The variable is removed so that no child takes it for its own.
-    """
-    inherited = os.environ.pop(ENGINE_LOCK_FD_ENV, None)
-    if inherited is not None:
-        try:
-            fd = int(inherited)
-            if os.path.samestat(os.fstat(fd), os.stat(run_dir / ENGINE_LOCK)):
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # already this description's: a no-op
-                return fd
-        except (OSError, ValueError):
-            pass
-    fd = acquire_engine_lock(run_dir, wait_s=0)
-    if fd is not None:
-        write_lock_owner(fd, os.getpid())
-    return fd
 
 
-def write_lock_owner(fd: int, pid: int) -> None:
-    """Record the engine's pid in the lock file: `stop` finds it even when run.json is unreadable."""
-    data = json.dumps({"pid": pid, "pgid": pid, "proc_start": proc_start_time(pid)}).encode()
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, data, 0)
 
 
-def engine_lock_held(run_dir: Path) -> bool | None:
-    """Whether an engine holds the run's lock; None for a run without a lock file (never started)."""
-    try:
-        fd = os.open(run_dir / ENGINE_LOCK, os.O_RDONLY)
-    except FileNotFoundError:
-        return None
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
 
 
-def engine_running(run_dir: Path, meta: dict[str, Any]) -> bool:
-    """Whether an engine trains this run now: its lock says; runs from before the lock, its pid."""
-    held = engine_lock_held(run_dir)
-    if held is not None:
-        return held
-    return pid_alive(meta.get("pid"), meta.get("proc_start"))
 
 
-def engine_started(run_dir: Path, meta: dict[str, Any]) -> bool:
-    """Whether an engine was ever started on this run (a gone one without run_end is a crash)."""
-    return bool(meta.get("pid")) or (run_dir / ENGINE_LOCK).exists()
 
 
 @dataclass

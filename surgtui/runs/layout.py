@@ -1,0 +1,12 @@
+"""The names of a run directory's files: the one place they are spelled."""
+
+RUN_JSON = "run.json"
+CONFIG_FILE = "config.toml"
+ENGINE_LOCK = "engine.lock"  # held (flock) by the one engine training this run
+ENGINE_LOCK_FD_ENV = "SURGTUI_ENGINE_LOCK_FD"  # the launcher passes its locked fd to the engine under this name
+WEIGHTS_DIR = "weights"
+LAST_WEIGHTS = "last.pt"
+BEST_WEIGHTS = "best.pt"
+STDOUT_LOG, STDERR_LOG = "stdout.log", "stderr.log"
+EVENTS_FILE = "events.jsonl"
+SUMMARY_FILE = "summary.json"
