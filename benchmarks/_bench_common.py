@@ -69,15 +69,36 @@ def synth_dataset(train: int, val: int, size: str = "640x360", seed: int = 0, qu
         # One synth call per split: the CLI gives every split the same videos x frames, we need 400 vs 100.
         for split, n in (("train", train), ("val", val)):
             fpv = frames_per_video(n)
-            cmd = [*surgtui_command(), "data", "synth", "--out", str(tmp), "--layout", "yolo", "--size", size,
-                   "--seed", str(seed), "--splits", split, "--videos", str(n // fpv), "--frames", str(fpv)]
-            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL if quiet else sys.stderr, env=one_thread_env())
+            cmd = [
+                *surgtui_command(),
+                "data",
+                "synth",
+                "--out",
+                str(tmp),
+                "--layout",
+                "yolo",
+                "--size",
+                size,
+                "--seed",
+                str(seed),
+                "--splits",
+                split,
+                "--videos",
+                str(n // fpv),
+                "--frames",
+                str(fpv),
+            ]
+            subprocess.run(
+                cmd, check=True, stdout=subprocess.DEVNULL if quiet else sys.stderr, env=one_thread_env()
+            )
         os.rename(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if not quiet:
-        print(f"data: {train} train + {val} val frames {size} in {final} ({time.perf_counter() - start:.0f} s)",
-              file=sys.stderr)
+        print(
+            f"data: {train} train + {val} val frames {size} in {final} ({time.perf_counter() - start:.0f} s)",
+            file=sys.stderr,
+        )
     return final
 
 
@@ -91,9 +112,19 @@ def write_toml(path: Path, doc: dict[str, Any]) -> Path:
 
 def common_overrides(data_dir: Path, epochs: int, img: int, batch: int, seed: int) -> list[str]:
     """`--set` overrides every benchmark run gets: random init, CPU, no loader processes, this data set."""
-    return ["model.pretrained=false", f"model.img_size={img}", f"train.batch_size={batch}", f"train.epochs={epochs}",
-            "train.workers=0", 'train.device="cpu"', f"train.seed={seed}", f'data.source="{data_dir}"',
-            'data.format="yolo"', "logging.log_every=5", "logging.wandb=false"]
+    return [
+        "model.pretrained=false",
+        f"model.img_size={img}",
+        f"train.batch_size={batch}",
+        f"train.epochs={epochs}",
+        "train.workers=0",
+        'train.device="cpu"',
+        f"train.seed={seed}",
+        f'data.source="{data_dir}"',
+        'data.format="yolo"',
+        "logging.log_every=5",
+        "logging.wandb=false",
+    ]
 
 
 class ChildPoll:
@@ -137,8 +168,9 @@ class SurgtuiRun(ChildPoll):
         for o in self.overrides:
             cmd += ["--set", o]
         self.t_start = time.perf_counter()
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                     env=env or one_thread_env(), cwd=REPO)
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env or one_thread_env(), cwd=REPO
+        )
 
     def find_run_dir(self) -> Path | None:
         """The run directory, from the `run ID in DIR` line `surgtui run` prints to stderr first."""
@@ -186,8 +218,9 @@ def fold_events(events: Sequence[dict], train_images: int, wall_s: float, run_di
             epochs.setdefault(ev["epoch"], {"epoch": ev["epoch"]})["train_s"] = ev["duration_s"]
         elif ev.get("type") == "val":
             m = ev.get("metrics") or {}
-            epochs.setdefault(ev["epoch"], {"epoch": ev["epoch"]}).update(map50=m.get("map50"),
-                                                                          map50_95=m.get("map50_95"))
+            epochs.setdefault(ev["epoch"], {"epoch": ev["epoch"]}).update(
+                map50=m.get("map50"), map50_95=m.get("map50_95")
+            )
         elif ev.get("type") == "run_start":
             device = ev.get("device")
     rows = [epochs[k] for k in sorted(epochs)]
@@ -199,9 +232,14 @@ def summarize(rows: list[dict[str, Any]], train_images: int, wall_s: float) -> d
     validated = [r for r in rows if r.get("map50") is not None]
     last = validated[-1] if validated else {}
     train_s = sum(r.get("train_s") or 0.0 for r in rows)
-    return {"epochs": rows, "map50": last.get("map50"), "map50_95": last.get("map50_95"),
-            "train_s": train_s, "train_img_s": train_images * len(rows) / train_s if train_s else None,
-            "wall_s": wall_s}
+    return {
+        "epochs": rows,
+        "map50": last.get("map50"),
+        "map50_95": last.get("map50_95"),
+        "train_s": train_s,
+        "train_img_s": train_images * len(rows) / train_s if train_s else None,
+        "wall_s": wall_s,
+    }
 
 
 def mean_std(values: Sequence[float | None]) -> tuple[float, float] | None:

@@ -35,7 +35,10 @@ from _bench_common import (  # noqa: E402 - the benchmarks folder is not a packa
     synth_dataset,
 )
 
-EXPERIMENTS = {"legacy": REPO / "experiments" / "legacy.toml", "baseline": REPO / "experiments" / "baseline.toml"}
+EXPERIMENTS = {
+    "legacy": REPO / "experiments" / "legacy.toml",
+    "baseline": REPO / "experiments" / "baseline.toml",
+}
 METRICS = (("map50", "mAP50"), ("map50_95", "mAP50-95"))
 
 
@@ -52,8 +55,11 @@ def run_all(jobs: list[SurgtuiRun], parallel: int, threads: int, poll_s: float =
             time.sleep(poll_s)
             for job in [j for j in running if j.poll()]:
                 running.remove(job)
-                print(f"  done  {job.tag} in {job.wall_s:.0f} s (exit {job.proc.returncode})", file=sys.stderr,
-                      flush=True)
+                print(
+                    f"  done  {job.tag} in {job.wall_s:.0f} s (exit {job.proc.returncode})",
+                    file=sys.stderr,
+                    flush=True,
+                )
     except BaseException:
         stop_all(running)
         raise
@@ -62,13 +68,24 @@ def run_all(jobs: list[SurgtuiRun], parallel: int, threads: int, poll_s: float =
 def diff_stats(rows: list[dict[str, Any]], key: str) -> dict[str, Any]:
     legacy = mean_std([r["legacy"][key] for r in rows])
     baseline = mean_std([r["baseline"][key] for r in rows])
-    diffs = [r["baseline"][key] - r["legacy"][key] for r in rows
-             if r["baseline"][key] is not None and r["legacy"][key] is not None]
-    rel = [100 * (r["baseline"][key] / r["legacy"][key] - 1) for r in rows
-           if r["baseline"][key] is not None and r["legacy"][key]]
+    diffs = [
+        r["baseline"][key] - r["legacy"][key]
+        for r in rows
+        if r["baseline"][key] is not None and r["legacy"][key] is not None
+    ]
+    rel = [
+        100 * (r["baseline"][key] / r["legacy"][key] - 1)
+        for r in rows
+        if r["baseline"][key] is not None and r["legacy"][key]
+    ]
     rel_of_means = 100 * (baseline[0] / legacy[0] - 1) if legacy and baseline and legacy[0] else None
-    return {"legacy": legacy, "baseline": baseline, "diff": mean_std(diffs), "rel_pct_per_seed": mean_std(rel),
-            "rel_pct_of_means": rel_of_means}
+    return {
+        "legacy": legacy,
+        "baseline": baseline,
+        "diff": mean_std(diffs),
+        "rel_pct_per_seed": mean_std(rel),
+        "rel_pct_of_means": rel_of_means,
+    }
 
 
 def main() -> None:
@@ -82,25 +99,32 @@ def main() -> None:
     ap.add_argument("--data-seed", type=int, default=0)
     ap.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds")
     ap.add_argument("--parallel", type=int, choices=(1, 2), default=2, help="runs at a time")
-    ap.add_argument("--threads", type=int, help="torch threads per run [default: 1 with --parallel 2, else 2]")
+    ap.add_argument(
+        "--threads", type=int, help="torch threads per run [default: 1 with --parallel 2, else 2]"
+    )
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="passed to both runs")
     ap.add_argument("--json", type=Path, help="also write the results here")
-    ap.add_argument("--keep", action="store_true", help="keep run directories (weights) under benchmarks/.work")
+    ap.add_argument(
+        "--keep", action="store_true", help="keep run directories (weights) under benchmarks/.work"
+    )
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     threads = args.threads or (1 if args.parallel == 2 else 2)
 
     data_dir = synth_dataset(args.train, args.val, args.size, args.data_seed)
-    print(f"data {data_dir} ({args.train} train / {args.val} val, {args.size}); {args.epochs} epochs at {args.img} px, "
-          f"batch {args.batch}, random init; {args.parallel} run(s) at a time x {threads} thread(s)"
-          + (f"; --set {' '.join(args.set)}" if args.set else ""))
+    print(
+        f"data {data_dir} ({args.train} train / {args.val} val, {args.size}); {args.epochs} epochs at {args.img} px, "
+        f"batch {args.batch}, random init; {args.parallel} run(s) at a time x {threads} thread(s)"
+        + (f"; --set {' '.join(args.set)}" if args.set else "")
+    )
     stamp = time.strftime("%Y%m%d-%H%M%S")
     jobs: dict[tuple[int, str], SurgtuiRun] = {}
     for seed in seeds:  # legacy and baseline of one seed side by side: same machine load for both
         for name, path in EXPERIMENTS.items():
             overrides = common_overrides(data_dir, args.epochs, args.img, args.batch, seed) + list(args.set)
-            jobs[seed, name] = SurgtuiRun(f"ablation-{name}-s{seed}-{stamp}", path, overrides,
-                                          WORK / "runs", WORK / "logs")
+            jobs[seed, name] = SurgtuiRun(
+                f"ablation-{name}-s{seed}-{stamp}", path, overrides, WORK / "runs", WORK / "logs"
+            )
     t0 = time.perf_counter()
     run_all(list(jobs.values()), args.parallel, threads)
     rows = []
@@ -113,28 +137,43 @@ def main() -> None:
         for job in jobs.values():
             shutil.rmtree(job.find_run_dir() or WORK / "none", ignore_errors=True)
 
-    print(f"\n{'seed':>4}  {'legacy mAP50':>12}  {'legacy mAP50-95':>15}  {'baseline mAP50':>14}  "
-          f"{'baseline mAP50-95':>17}  {'legacy s':>8}  {'baseline s':>10}")
+    print(
+        f"\n{'seed':>4}  {'legacy mAP50':>12}  {'legacy mAP50-95':>15}  {'baseline mAP50':>14}  "
+        f"{'baseline mAP50-95':>17}  {'legacy s':>8}  {'baseline s':>10}"
+    )
     for r in rows:
         lg, bl = r["legacy"], r["baseline"]
-        print(f"{r['seed']:>4}  {fmt(lg['map50']):>12}  {fmt(lg['map50_95']):>15}  {fmt(bl['map50']):>14}  "
-              f"{fmt(bl['map50_95']):>17}  {lg['wall_s']:>8.0f}  {bl['wall_s']:>10.0f}")
+        print(
+            f"{r['seed']:>4}  {fmt(lg['map50']):>12}  {fmt(lg['map50_95']):>15}  {fmt(bl['map50']):>14}  "
+            f"{fmt(bl['map50_95']):>17}  {lg['wall_s']:>8.0f}  {bl['wall_s']:>10.0f}"
+        )
     stats = {key: diff_stats(rows, key) for key, _ in METRICS}
     print(f"\nover {len(rows)} seed(s), mean ± std (last epoch's validation)")
-    print(f"{'':<10} {'legacy':>15} {'baseline':>15} {'baseline - legacy':>18} {'rel. of means':>14} "
-          f"{'rel. per seed':>16}")
+    print(
+        f"{'':<10} {'legacy':>15} {'baseline':>15} {'baseline - legacy':>18} {'rel. of means':>14} "
+        f"{'rel. per seed':>16}"
+    )
     for key, label in METRICS:
         s = stats[key]
         rel = "n/a" if s["rel_pct_of_means"] is None else f"{s['rel_pct_of_means']:+.1f} %"
-        per_seed = "n/a" if s["rel_pct_per_seed"] is None else (
-            f"{s['rel_pct_per_seed'][0]:+.1f} ± {s['rel_pct_per_seed'][1]:.1f} %")
-        print(f"{label:<10} {fmt_ms(s['legacy']):>15} {fmt_ms(s['baseline']):>15} {fmt_ms(s['diff']):>18} "
-              f"{rel:>14} {per_seed:>16}")
+        per_seed = (
+            "n/a"
+            if s["rel_pct_per_seed"] is None
+            else (f"{s['rel_pct_per_seed'][0]:+.1f} ± {s['rel_pct_per_seed'][1]:.1f} %")
+        )
+        print(
+            f"{label:<10} {fmt_ms(s['legacy']):>15} {fmt_ms(s['baseline']):>15} {fmt_ms(s['diff']):>18} "
+            f"{rel:>14} {per_seed:>16}"
+        )
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        doc = {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-               "data": str(data_dir), "runs": rows, "stats": stats}
+        doc = {
+            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+            "data": str(data_dir),
+            "runs": rows,
+            "stats": stats,
+        }
         args.json.write_text(json.dumps(doc, indent=1), encoding="utf-8")
         print(f"results in {args.json}")
 

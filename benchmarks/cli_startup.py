@@ -24,8 +24,10 @@ def main() -> None:
     bare = best_of([sys.executable, "-c", "pass"])
     helped = best_of([sys.executable, "-m", "surgtui", "--help"])
     print(f"python -c pass:       {bare * 1000:6.0f} ms (median of 7)")
-    print(f"surgtui --help:       {helped * 1000:6.0f} ms (median of 7)  target < 300 ms  "
-          f"{'OK' if helped < 0.3 else 'OVER'}")
+    print(
+        f"surgtui --help:       {helped * 1000:6.0f} ms (median of 7)  target < 300 ms  "
+        f"{'OK' if helped < 0.3 else 'OVER'}"
+    )
     print(f"ratio --help / bare:  {helped / bare:6.2f}x")
 
 

@@ -1,6 +1,6 @@
 """Training DataLoader images/s (letterbox + augmentation, 2 workers) against bare JPEG decoding in the same run.
 
-    python benchmarks/dataloader_speed.py [--images 48] [--size 1280x720] [--img-size 640] [--workers 2]
+python benchmarks/dataloader_speed.py [--images 48] [--size 1280x720] [--img-size 640] [--workers 2]
 """
 
 from __future__ import annotations
@@ -33,8 +33,14 @@ def decode_rate(paths: list[Path]) -> float:
 
 def loader_rate(dataset: DetectionDataset, workers: int, batch: int) -> float:
     """Images/s over one pass, after a warm-up pass that starts the workers."""
-    loader = DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers, collate_fn=collate,
-                        persistent_workers=workers > 0)
+    loader = DataLoader(
+        dataset,
+        batch_size=batch,
+        shuffle=True,
+        num_workers=workers,
+        collate_fn=collate,
+        persistent_workers=workers > 0,
+    )
     for _ in loader:
         pass
     start = time.perf_counter()
@@ -59,13 +65,19 @@ def main() -> None:
         records = formats.read_split(root, "coco", "train")
         decode_rate([r.path for r in records])  # warm the page cache
         bare = decode_rate([r.path for r in records])
-        train = loader_rate(DetectionDataset(records, args.img_size, AugmentConfig()), args.workers, args.batch)
+        train = loader_rate(
+            DetectionDataset(records, args.img_size, AugmentConfig()), args.workers, args.batch
+        )
         val = loader_rate(DetectionDataset(records, args.img_size), args.workers, args.batch)
     print(f"bare JPEG decode ({width}x{height}, 1 process): {bare:.1f} images/s")
-    print(f"train loader ({args.img_size} px, augmented, {args.workers} workers): {train:.1f} images/s "
-          f"= {train / bare:.2f}x bare decode")
-    print(f"val loader ({args.img_size} px, letterbox only, {args.workers} workers): {val:.1f} images/s "
-          f"= {val / bare:.2f}x bare decode")
+    print(
+        f"train loader ({args.img_size} px, augmented, {args.workers} workers): {train:.1f} images/s "
+        f"= {train / bare:.2f}x bare decode"
+    )
+    print(
+        f"val loader ({args.img_size} px, letterbox only, {args.workers} workers): {val:.1f} images/s "
+        f"= {val / bare:.2f}x bare decode"
+    )
 
 
 if __name__ == "__main__":

@@ -51,8 +51,11 @@ CLASS_NAMES = ("needle", "needle_driver")
 
 def ensure_peer_venv() -> float | None:
     """Create benchmarks/.peer-venv with ultralytics unless it already imports it; seconds taken, None if reused."""
-    if PEER_PYTHON.is_file() and subprocess.run([str(PEER_PYTHON), "-c", "import ultralytics"],
-                                                capture_output=True).returncode == 0:
+    if (
+        PEER_PYTHON.is_file()
+        and subprocess.run([str(PEER_PYTHON), "-c", "import ultralytics"], capture_output=True).returncode
+        == 0
+    ):
         return None
     print(f"peer: creating {PEER_VENV} and installing ultralytics (a few minutes, once)", file=sys.stderr)
     start = time.perf_counter()
@@ -63,8 +66,11 @@ def ensure_peer_venv() -> float | None:
 
 def _font() -> Path:
     """Any TTF on the machine (Ultralytics' check_font downloads Arial.ttf otherwise); matplotlib ships one."""
-    for candidate in (Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"), *Path("/usr/share/fonts").rglob("*.ttf"),
-                      *PEER_VENV.glob("lib/python*/site-packages/matplotlib/mpl-data/fonts/ttf/DejaVuSans.ttf")):
+    for candidate in (
+        Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
+        *Path("/usr/share/fonts").rglob("*.ttf"),
+        *PEER_VENV.glob("lib/python*/site-packages/matplotlib/mpl-data/fonts/ttf/DejaVuSans.ttf"),
+    ):
         if candidate.is_file():
             return candidate
     raise SystemExit("peer: no .ttf font found (Ultralytics would try to download Arial.ttf)")
@@ -84,7 +90,9 @@ def peer_data_yaml(data_dir: Path) -> Path:
     path = WORK / "peer-data" / f"{data_dir.name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     names = "".join(f"  {i}: {n}\n" for i, n in enumerate(CLASS_NAMES))
-    path.write_text(f"path: {data_dir}\ntrain: images/train\nval: images/val\nnames:\n{names}", encoding="utf-8")
+    path.write_text(
+        f"path: {data_dir}\ntrain: images/train\nval: images/val\nnames:\n{names}", encoding="utf-8"
+    )
     return path
 
 
@@ -114,13 +122,32 @@ class PeerRun(ChildPoll):
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_dir / f"{self.tag}.peer.log", "w")  # closed in poll()
         self._files = [log]
-        cmd = [str(PEER_PYTHON), str(PEER_SCRIPT), "--data", str(self.data_yaml), "--out", str(self.jsonl),
-               "--epochs", str(self.args.epochs), "--imgsz", str(self.args.img), "--batch", str(self.args.batch),
-               "--seed", str(self.seed), "--threads", "1", "--project", str(self.run_dir.parent),
-               "--name", self.tag]
+        cmd = [
+            str(PEER_PYTHON),
+            str(PEER_SCRIPT),
+            "--data",
+            str(self.data_yaml),
+            "--out",
+            str(self.jsonl),
+            "--epochs",
+            str(self.args.epochs),
+            "--imgsz",
+            str(self.args.img),
+            "--batch",
+            str(self.args.batch),
+            "--seed",
+            str(self.seed),
+            "--threads",
+            "1",
+            "--project",
+            str(self.run_dir.parent),
+            "--name",
+            self.tag,
+        ]
         self.t_start = time.perf_counter()
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                     env=peer_env(), cwd=WORK)
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=peer_env(), cwd=WORK
+        )
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -136,42 +163,66 @@ class PeerRun(ChildPoll):
             tail = (self.log_dir / f"{self.tag}.peer.log").read_text(errors="replace")[-3000:]
             raise RuntimeError(f"peer run {self.tag} exited {self.proc and self.proc.returncode}:\n{tail}")
         recs = self.records()
-        rows = [{k: r[k] for k in ("epoch", "train_s", "map50", "map50_95")} for r in recs if r["type"] == "epoch"]
+        rows = [
+            {k: r[k] for k in ("epoch", "train_s", "map50", "map50_95")} for r in recs if r["type"] == "epoch"
+        ]
         start = next((r for r in recs if r["type"] == "start"), {})
         final = next((r for r in recs if r["type"] == "final"), {})
         return summarize(rows, train_images, self.wall_s or 0.0) | {
-            "run_dir": str(self.run_dir), "ultralytics": start.get("ultralytics"), "torch": start.get("torch"),
-            "threads": start.get("threads"), "threads_ultralytics": start.get("threads_ultralytics"),
+            "run_dir": str(self.run_dir),
+            "ultralytics": start.get("ultralytics"),
+            "torch": start.get("torch"),
+            "threads": start.get("threads"),
+            "threads_ultralytics": start.get("threads_ultralytics"),
             "peer_train_images": start.get("train_images"),
-            "best_pt": {"map50": final.get("map50"), "map50_95": final.get("map50_95")}}
+            "best_pt": {"map50": final.get("map50"), "map50_95": final.get("map50_95")},
+        }
 
 
 def surgtui_experiment(variant: str, seed: int, data_dir: Path, args: argparse.Namespace) -> Path:
-    doc = {"name": f"vs-peer-{variant.lower()}-s{seed}", "description": "benchmarks/detector_vs_peer.py",
-           "variant": variant,
-           "model": {"pretrained": False, "img_size": args.img},
-           "train": {"batch_size": args.batch, "epochs": args.epochs, "workers": 0, "device": "cpu", "seed": seed},
-           "data": {"source": str(data_dir), "format": "yolo"},
-           "logging": {"log_every": 5, "wandb": False}}
+    doc = {
+        "name": f"vs-peer-{variant.lower()}-s{seed}",
+        "description": "benchmarks/detector_vs_peer.py",
+        "variant": variant,
+        "model": {"pretrained": False, "img_size": args.img},
+        "train": {
+            "batch_size": args.batch,
+            "epochs": args.epochs,
+            "workers": 0,
+            "device": "cpu",
+            "seed": seed,
+        },
+        "data": {"source": str(data_dir), "format": "yolo"},
+        "logging": {"log_every": 5, "wandb": False},
+    }
     return write_toml(WORK / "experiments" / f"vs-peer-{variant}-s{seed}.toml", doc)
 
 
-def run_pair(variant: str, seed: int, data_dir: Path, data_yaml: Path, args: argparse.Namespace) -> dict[str, Any]:
+def run_pair(
+    variant: str, seed: int, data_dir: Path, data_yaml: Path, args: argparse.Namespace
+) -> dict[str, Any]:
     """surgtui and the peer started together; both results once both have exited."""
     tag = f"{variant}-s{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-    ours = SurgtuiRun(tag, surgtui_experiment(variant, seed, data_dir, args), list(args.set), WORK / "runs",
-                      WORK / "logs")
+    ours = SurgtuiRun(
+        tag, surgtui_experiment(variant, seed, data_dir, args), list(args.set), WORK / "runs", WORK / "logs"
+    )
     peer = PeerRun(tag, data_yaml, args, seed, WORK / "logs")
     seen = {"ours": 0, "peer": 0}
 
     def progress() -> None:  # one stderr line per finished epoch of either side
         ev = [e for e in ours.events() if e.get("type") == "val"]
         pe = [r for r in peer.records() if r.get("type") == "epoch"]
-        for side, recs, get in (("surgtui", ev, lambda e: e["metrics"]["map50"]), ("peer", pe, lambda r: r["map50"])):
+        for side, recs, get in (
+            ("surgtui", ev, lambda e: e["metrics"]["map50"]),
+            ("peer", pe, lambda r: r["map50"]),
+        ):
             key = "ours" if side == "surgtui" else "peer"
-            for r in recs[seen[key]:]:
-                print(f"  [{variant} s{seed}] {side:7s} epoch {r['epoch']}/{args.epochs} mAP50 {fmt(get(r))}",
-                      file=sys.stderr, flush=True)
+            for r in recs[seen[key] :]:
+                print(
+                    f"  [{variant} s{seed}] {side:7s} epoch {r['epoch']}/{args.epochs} mAP50 {fmt(get(r))}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             seen[key] = len(recs)
 
     print(f"pair {variant} seed {seed}: starting surgtui and peer together", file=sys.stderr, flush=True)
@@ -185,7 +236,12 @@ def run_pair(variant: str, seed: int, data_dir: Path, data_yaml: Path, args: arg
     return {"variant": variant, "seed": seed, "surgtui": s, "peer": p, "ratio": ratios(s, p)}
 
 
-METRICS = (("map50", "mAP50", 3), ("map50_95", "mAP50-95", 3), ("train_img_s", "train img/s", 2), ("wall_s", "wall s", 0))
+METRICS = (
+    ("map50", "mAP50", 3),
+    ("map50_95", "mAP50-95", 3),
+    ("train_img_s", "train img/s", 2),
+    ("wall_s", "wall s", 0),
+)
 
 
 def ratios(s: dict[str, Any], p: dict[str, Any]) -> dict[str, float | None]:
@@ -195,27 +251,37 @@ def ratios(s: dict[str, Any], p: dict[str, Any]) -> dict[str, float | None]:
 def print_pair(r: dict[str, Any]) -> None:
     s, p = r["surgtui"], r["peer"]
     print(f"\n== {r['variant']} (surgtui) vs YOLOv8n (ultralytics {p['ultralytics']}), seed {r['seed']} ==")
-    print(f"{'epoch':>5}  {'surgtui mAP50':>13}  {'peer mAP50':>10}  {'surgtui train s':>15}  {'peer train s':>12}")
+    print(
+        f"{'epoch':>5}  {'surgtui mAP50':>13}  {'peer mAP50':>10}  {'surgtui train s':>15}  {'peer train s':>12}"
+    )
     peer_by_epoch = {e["epoch"]: e for e in p["epochs"]}
     for e in s["epochs"]:
         q = peer_by_epoch.get(e["epoch"], {})
-        print(f"{e['epoch']:>5}  {fmt(e.get('map50')):>13}  {fmt(q.get('map50')):>10}  "
-              f"{fmt(e.get('train_s'), 1):>15}  {fmt(q.get('train_s'), 1):>12}")
+        print(
+            f"{e['epoch']:>5}  {fmt(e.get('map50')):>13}  {fmt(q.get('map50')):>10}  "
+            f"{fmt(e.get('train_s'), 1):>15}  {fmt(q.get('train_s'), 1):>12}"
+        )
     print(f"{'final (last epoch)':<20} {'surgtui':>10} {'peer':>10} {'surgtui/peer':>13}")
     for key, label, digits in METRICS:
-        print(f"{label:<20} {fmt(s[key], digits):>10} {fmt(p[key], digits):>10} {fmt(r['ratio'][key], 2):>13}")
-    print(f"threads: surgtui on {s['device']} with OMP_NUM_THREADS=1, peer torch threads {p['threads']} "
-          f"(ultralytics chose {p['threads_ultralytics']}); peer best.pt re-validated: "
-          f"mAP50 {fmt(p['best_pt']['map50'])} mAP50-95 {fmt(p['best_pt']['map50_95'])}")
+        print(
+            f"{label:<20} {fmt(s[key], digits):>10} {fmt(p[key], digits):>10} {fmt(r['ratio'][key], 2):>13}"
+        )
+    print(
+        f"threads: surgtui on {s['device']} with OMP_NUM_THREADS=1, peer torch threads {p['threads']} "
+        f"(ultralytics chose {p['threads_ultralytics']}); peer best.pt re-validated: "
+        f"mAP50 {fmt(p['best_pt']['map50'])} mAP50-95 {fmt(p['best_pt']['map50_95'])}"
+    )
 
 
 def summary(pairs: list[dict[str, Any]], variant: str) -> dict[str, Any]:
     rs = [r for r in pairs if r["variant"] == variant]
     out: dict[str, Any] = {"variant": variant, "seeds": [r["seed"] for r in rs]}
     for key, _, _ in METRICS:
-        out[key] = {"surgtui": mean_std([r["surgtui"][key] for r in rs]),
-                    "peer": mean_std([r["peer"][key] for r in rs]),
-                    "ratio": mean_std([r["ratio"][key] for r in rs])}
+        out[key] = {
+            "surgtui": mean_std([r["surgtui"][key] for r in rs]),
+            "peer": mean_std([r["peer"][key] for r in rs]),
+            "ratio": mean_std([r["ratio"][key] for r in rs]),
+        }
     return out
 
 
@@ -224,8 +290,10 @@ def print_summary(sm: dict[str, Any]) -> None:
     print(f"{'':<14} {'surgtui':>18} {'peer':>18} {'surgtui/peer':>15}")
     for key, label, digits in METRICS:
         v = sm[key]
-        print(f"{label:<14} {fmt_ms(v['surgtui'], digits):>18} {fmt_ms(v['peer'], digits):>18} "
-              f"{fmt_ms(v['ratio'], 2):>15}")
+        print(
+            f"{label:<14} {fmt_ms(v['surgtui'], digits):>18} {fmt_ms(v['peer'], digits):>18} "
+            f"{fmt_ms(v['ratio'], 2):>15}"
+        )
 
 
 def main() -> None:
@@ -241,7 +309,9 @@ def main() -> None:
     ap.add_argument("--variants", default="YOLOv5-Small,YOLOv5-Nano", help="comma-separated surgtui variants")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="passed to surgtui run")
     ap.add_argument("--json", type=Path, help="also write the results here")
-    ap.add_argument("--keep", action="store_true", help="keep run directories (weights) under benchmarks/.work")
+    ap.add_argument(
+        "--keep", action="store_true", help="keep run directories (weights) under benchmarks/.work"
+    )
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -251,9 +321,11 @@ def main() -> None:
         print(f"peer: venv ready in {install_s:.0f} s", file=sys.stderr)
     data_dir = synth_dataset(args.train, args.val, args.size, args.data_seed)
     data_yaml = peer_data_yaml(data_dir)
-    print(f"data {data_dir} ({args.train} train / {args.val} val, {args.size}); {args.epochs} epochs at "
-          f"{args.img} px, batch {args.batch}; {os.cpu_count()} cores, one thread per side"
-          + (f"; surgtui --set {' '.join(args.set)}" if args.set else ""))
+    print(
+        f"data {data_dir} ({args.train} train / {args.val} val, {args.size}); {args.epochs} epochs at "
+        f"{args.img} px, batch {args.batch}; {os.cpu_count()} cores, one thread per side"
+        + (f"; surgtui --set {' '.join(args.set)}" if args.set else "")
+    )
     t0 = time.perf_counter()
     pairs = []
     for seed in seeds:
@@ -267,8 +339,13 @@ def main() -> None:
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        doc = {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-               "data": str(data_dir), "peer_install_s": install_s, "pairs": pairs, "summaries": summaries}
+        doc = {
+            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+            "data": str(data_dir),
+            "peer_install_s": install_s,
+            "pairs": pairs,
+            "summaries": summaries,
+        }
         args.json.write_text(json.dumps(doc, indent=1), encoding="utf-8")
         print(f"results in {args.json}")
 

@@ -52,9 +52,18 @@ def main() -> None:
         # select_device sets min(8, cpu_count - 1) threads on CPU; pin it so both sides use the same count.
         before = torch.get_num_threads()
         torch.set_num_threads(args.threads)
-        write({"type": "start", "ultralytics": ultralytics.__version__, "torch": torch.__version__,
-               "threads_ultralytics": before, "threads": torch.get_num_threads(), "device": str(trainer.device),
-               "workers": trainer.args.workers, "train_images": len(trainer.train_loader.dataset)})
+        write(
+            {
+                "type": "start",
+                "ultralytics": ultralytics.__version__,
+                "torch": torch.__version__,
+                "threads_ultralytics": before,
+                "threads": torch.get_num_threads(),
+                "device": str(trainer.device),
+                "workers": trainer.args.workers,
+                "train_images": len(trainer.train_loader.dataset),
+            }
+        )
 
     def on_train_epoch_start(trainer: Any) -> None:
         state["t0"] = time.perf_counter()
@@ -65,17 +74,42 @@ def main() -> None:
     def on_fit_epoch_end(trainer: Any) -> None:  # after validation; final_eval fires it once more for best.pt
         m = trainer.metrics or {}
         kind = "epoch" if state["train_s"] is not None else "final"
-        write({"type": kind, "epoch": trainer.epoch + 1, "train_s": state["train_s"],
-               "map50": m.get(MAP50), "map50_95": m.get(MAP50_95), "threads": torch.get_num_threads()})
+        write(
+            {
+                "type": kind,
+                "epoch": trainer.epoch + 1,
+                "train_s": state["train_s"],
+                "map50": m.get(MAP50),
+                "map50_95": m.get(MAP50_95),
+                "threads": torch.get_num_threads(),
+            }
+        )
         state["train_s"] = None
 
     model = YOLO("yolov8n.yaml")  # architecture only: random init, nothing downloaded
-    for name, fn in (("on_train_start", on_train_start), ("on_train_epoch_start", on_train_epoch_start),
-                     ("on_train_epoch_end", on_train_epoch_end), ("on_fit_epoch_end", on_fit_epoch_end)):
+    for name, fn in (
+        ("on_train_start", on_train_start),
+        ("on_train_epoch_start", on_train_epoch_start),
+        ("on_train_epoch_end", on_train_epoch_end),
+        ("on_fit_epoch_end", on_fit_epoch_end),
+    ):
         model.add_callback(name, fn)
-    model.train(data=args.data, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, seed=args.seed,
-                device="cpu", workers=0, amp=False, plots=False, pretrained=False, val=True,
-                project=args.project, name=args.name, exist_ok=True)
+    model.train(
+        data=args.data,
+        epochs=args.epochs,
+        imgsz=args.imgsz,
+        batch=args.batch,
+        seed=args.seed,
+        device="cpu",
+        workers=0,
+        amp=False,
+        plots=False,
+        pretrained=False,
+        val=True,
+        project=args.project,
+        name=args.name,
+        exist_ok=True,
+    )
     write({"type": "end", "duration_s": time.perf_counter() - t_start})
     out.close()
 

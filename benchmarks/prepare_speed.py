@@ -1,6 +1,6 @@
 """Frames per second of `surgtui data prepare` (decode fps1 MP4 → JPEG + COCO) on synthetic 1280x720 videos.
 
-    python benchmarks/prepare_speed.py [--videos 2] [--frames 15] [--size 1280x720]
+python benchmarks/prepare_speed.py [--videos 2] [--frames 15] [--size 1280x720]
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         raw, out = Path(tmp, "raw"), Path(tmp, "out")
         start = time.perf_counter()
-        write_synthetic(raw, "simsurgskill", plan_videos(["train_v1"], args.videos, args.frames), width, height, 0)
+        write_synthetic(
+            raw, "simsurgskill", plan_videos(["train_v1"], args.videos, args.frames), width, height, 0
+        )
         synth_s = time.perf_counter() - start
         frames = args.videos * args.frames
         start = time.perf_counter()

@@ -19,11 +19,29 @@ def make_runs(root: Path, n: int) -> None:
     for i in range(n):
         d = create_run(root, f"exp{i % 7}", "")
         with EventWriter(d) as w:
-            w.run_start(run_id=d.name, experiment=f"exp{i % 7}", config={"variant": "YOLOv5-Small", "optim": {"lr": 1e-3}},
-                        device="cpu", world_size=1, params={}, epochs=50, steps_per_epoch=100, total_steps=5000)
+            w.run_start(
+                run_id=d.name,
+                experiment=f"exp{i % 7}",
+                config={"variant": "YOLOv5-Small", "optim": {"lr": 1e-3}},
+                device="cpu",
+                world_size=1,
+                params={},
+                epochs=50,
+                steps_per_epoch=100,
+                total_steps=5000,
+            )
             for ep in range(1, 4):
-                w.val(epoch=ep, metrics={"map50": 0.1 * ep, "map50_95": 0.05 * ep, "precision": 0.5, "recall": 0.4,
-                                         "mean_iou": 0.6}, per_class={})
+                w.val(
+                    epoch=ep,
+                    metrics={
+                        "map50": 0.1 * ep,
+                        "map50_95": 0.05 * ep,
+                        "precision": 0.5,
+                        "recall": 0.4,
+                        "mean_iou": 0.6,
+                    },
+                    per_class={},
+                )
             w.run_end(status="finished", reason="", best=None, duration_s=10.0)
 
 

@@ -48,7 +48,9 @@ def random_targets(batch: int, size: int, boxes: int, g: torch.Generator) -> lis
     for _ in range(batch):
         wh = torch.rand(boxes, 2, generator=g) * size * 0.3 + 4
         xy = torch.rand(boxes, 2, generator=g) * (size - wh)
-        out.append({"boxes": torch.cat((xy, xy + wh), 1), "labels": torch.randint(0, 2, (boxes,), generator=g)})
+        out.append(
+            {"boxes": torch.cat((xy, xy + wh), 1), "labels": torch.randint(0, 2, (boxes,), generator=g)}
+        )
     return out
 
 
@@ -63,7 +65,9 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    exp, _ = resolve_data({"variant": args.variant, "model": {"pretrained": False, "img_size": args.size}}, "benchmark")
+    exp, _ = resolve_data(
+        {"variant": args.variant, "model": {"pretrained": False, "img_size": args.size}}, "benchmark"
+    )
     device = torch.device("cpu")
     model = build_model(exp.model).train()
     runner = StepRunner(model, exp, device)
@@ -109,13 +113,23 @@ def main() -> None:
     t_assign = timed(assign_only, args.repeats * 4)
     n_pos = len(runner.loss_fn.assign(outputs, tgt).image)
     print(f"device cpu, {torch.get_num_threads()} threads, torch {torch.__version__}, variant {args.variant}")
-    print(f"batch {args.batch} x {args.size} px, {args.boxes} boxes/image -> {n_pos} positive (cell, anchor) rows")
+    print(
+        f"batch {args.batch} x {args.size} px, {args.boxes} boxes/image -> {n_pos} positive (cell, anchor) rows"
+    )
     print(f"bare forward+backward   {t_bare * 1000:8.1f} ms")
-    print(f"engine step             {t_engine * 1000:8.1f} ms   overhead {100 * (t_engine / t_bare - 1):+.1f} % (target <= 10 %)")
-    print(f"  clip + Adam + EMA     {t_update * 1000:8.1f} ms   {100 * t_update / t_engine:.1f} % of the step")
+    print(
+        f"engine step             {t_engine * 1000:8.1f} ms   overhead {100 * (t_engine / t_bare - 1):+.1f} % (target <= 10 %)"
+    )
+    print(
+        f"  clip + Adam + EMA     {t_update * 1000:8.1f} ms   {100 * t_update / t_engine:.1f} % of the step"
+    )
     print(f"  loss fwd (with assign){t_loss * 1000:8.1f} ms   {100 * t_loss / t_engine:.1f} % of the step")
-    print(f"  loss fwd+bwd          {t_loss_bwd * 1000:8.1f} ms   {100 * t_loss_bwd / t_engine:.1f} % of the step (target <= 15 %)")
-    print(f"  assignment alone      {t_assign * 1000:8.1f} ms   {100 * t_assign / t_engine:.1f} % of the step")
+    print(
+        f"  loss fwd+bwd          {t_loss_bwd * 1000:8.1f} ms   {100 * t_loss_bwd / t_engine:.1f} % of the step (target <= 15 %)"
+    )
+    print(
+        f"  assignment alone      {t_assign * 1000:8.1f} ms   {100 * t_assign / t_engine:.1f} % of the step"
+    )
 
 
 if __name__ == "__main__":

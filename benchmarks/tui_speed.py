@@ -37,19 +37,42 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _run_start(run_id: str, total: int) -> dict:
-    return {"v": 1, "type": "run_start", "time": time.time(), "run_id": run_id, "experiment": "bench",
-            "config": {"optim": {"grad_clip": 10.0}}, "device": "cpu", "world_size": 1,
-            "params": {"backbone": 1, "head": 1, "total": 2}, "epochs": max(1, total // 1000),
-            "steps_per_epoch": 1000, "total_steps": total, "resumed_from_step": None}
+    return {
+        "v": 1,
+        "type": "run_start",
+        "time": time.time(),
+        "run_id": run_id,
+        "experiment": "bench",
+        "config": {"optim": {"grad_clip": 10.0}},
+        "device": "cpu",
+        "world_size": 1,
+        "params": {"backbone": 1, "head": 1, "total": 2},
+        "epochs": max(1, total // 1000),
+        "steps_per_epoch": 1000,
+        "total_steps": total,
+        "resumed_from_step": None,
+    }
 
 
 def _step(i: int) -> dict:
     # Numbers as the engine writes them (EventWriter.step): float32 noise past the 7th digit cut.
-    return make_event("step", **step_fields(
-        i // 1000 + 1, i, {"backbone": 1e-4 * (1 + (i % 100) / 100), "head": 1e-3 * (1 + (i % 100) / 100)},
-        3.0 + (i % 37) / 5 + 1e-9 * i, i % 37 == 0,
-        {"coord": 0.1 + (i % 11) / 100 + 1e-9 * i, "conf": 0.5 - i / 1e7, "class": 0.2 + 1 / (i + 3), "total": 0.8},
-        120.0 + (i % 13) / 7))
+    return make_event(
+        "step",
+        **step_fields(
+            i // 1000 + 1,
+            i,
+            {"backbone": 1e-4 * (1 + (i % 100) / 100), "head": 1e-3 * (1 + (i % 100) / 100)},
+            3.0 + (i % 37) / 5 + 1e-9 * i,
+            i % 37 == 0,
+            {
+                "coord": 0.1 + (i % 11) / 100 + 1e-9 * i,
+                "conf": 0.5 - i / 1e7,
+                "class": 0.2 + 1 / (i + 3),
+                "total": 0.8,
+            },
+            120.0 + (i % 13) / 7,
+        ),
+    )
 
 
 def _line(e: dict) -> str:
@@ -67,13 +90,26 @@ def writer(run_dir: Path, n: int, rate: float) -> None:
             fh.flush()
             if rate and i % 20 == 0:
                 time.sleep(max(0.0, started + i / rate - time.perf_counter()))
-        fh.write(_line({"v": 1, "type": "run_end", "time": time.time(), "status": "finished", "reason": "",
-                        "best": None, "duration_s": time.perf_counter() - started}))
+        fh.write(
+            _line(
+                {
+                    "v": 1,
+                    "type": "run_end",
+                    "time": time.time(),
+                    "status": "finished",
+                    "reason": "",
+                    "best": None,
+                    "duration_s": time.perf_counter() - started,
+                }
+            )
+        )
 
 
 def _spawn_writer(run_dir: Path, n: int, rate: float) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, __file__, "writer", str(run_dir), str(n), str(rate)],
-                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "writer", str(run_dir), str(n), str(rate)],
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
     update_run_json(run_dir, pid=proc.pid, pgid=proc.pid, proc_start=proc_start_time(proc.pid))
     return proc
 
@@ -118,7 +154,9 @@ async def bench_open(tmp: Path, n: int = 100_000) -> None:
     t = time.perf_counter()
     writer(run_dir, n, 0)
     # The engine's EventWriter keeps summary.json; without it every listing of runs re-reads the events.
-    write_json_atomic(run_dir / SUMMARY_FILE, Summary.from_events(read_events(run_dir / EVENTS_FILE)).to_dict())
+    write_json_atomic(
+        run_dir / SUMMARY_FILE, Summary.from_events(read_events(run_dir / EVENTS_FILE)).to_dict()
+    )
     size = (run_dir / EVENTS_FILE).stat().st_size
     print(f"open: wrote {n:,} step events ({size / 1e6:.1f} MB) in {time.perf_counter() - t:.1f} s")
     app = SurgApp(tmp / "experiments", tmp / "runs")
@@ -133,8 +171,11 @@ async def bench_open(tmp: Path, n: int = 100_000) -> None:
             points = max(len(xs) for xs, _ in screen.view.loss_curves.values())
             app.pop_screen()
             await pilot.pause(0.1)
-    print(f"open: finished run with {n:,} steps -> curves drawn in "
-          + ", ".join(f"{x:.2f} s" for x in times) + f" (target < 1 s); {points} points per curve")
+    print(
+        f"open: finished run with {n:,} steps -> curves drawn in "
+        + ", ".join(f"{x:.2f} s" for x in times)
+        + f" (target < 1 s); {points} points per curve"
+    )
 
 
 async def bench_follow(tmp: Path, rate: int = 2000, seconds: float = 10.0) -> None:
@@ -158,11 +199,15 @@ async def bench_follow(tmp: Path, rate: int = 2000, seconds: float = 10.0) -> No
             await asyncio.sleep(0.1)
         elapsed = time.perf_counter() - started
         await _until(pilot, lambda: screen.view.status == "finished" and screen.drawn, timeout=30)
-    print(f"follow: writer at {rate:,} events/s for {elapsed:.1f} s ({n:,} events), {len(latencies)} key presses")
+    print(
+        f"follow: writer at {rate:,} events/s for {elapsed:.1f} s ({n:,} events), {len(latencies)} key presses"
+    )
     for what, xs in (("handled", latencies), ("on screen", painted)):
         xs.sort()
-        print(f"follow: key press {what} after median {statistics.median(xs):.1f} ms, "
-              f"p95 {xs[int(0.95 * (len(xs) - 1))]:.1f} ms, max {xs[-1]:.1f} ms (target < 100 ms)")
+        print(
+            f"follow: key press {what} after median {statistics.median(xs):.1f} ms, "
+            f"p95 {xs[int(0.95 * (len(xs) - 1))]:.1f} ms, max {xs[-1]:.1f} ms (target < 100 ms)"
+        )
     print(f"follow: the monitor ended at step {screen.view.step:,} of {n:,}, status {screen.view.status}")
 
 
@@ -183,21 +228,28 @@ async def bench_memory(tmp: Path, n: int = 500_000) -> None:
                 mark += n // 10
         samples.append((screen.view.step, rss_mib(), sys.getallocatedblocks()))
         f = screen.follower
-        held = (sum(len(s._buckets) for s in [*f.loss.values(), *f.lr.values(), *f.val.values()]),
-                len(f.grad_recent), len(f.state.logs))
+        held = (
+            sum(len(s._buckets) for s in [*f.loss.values(), *f.lr.values(), *f.val.values()]),
+            len(f.grad_recent),
+            len(f.state.logs),
+        )
     print(f"memory: following {n:,} step events; by step: RSS, live Python blocks:")
     print("memory:   " + ", ".join(f"{s:,}: {m:.0f} MiB {b / 1e3:.0f}k" for s, m, b in samples))
     later = [(m, b) for s, m, b in samples if s >= n // 5]
-    print(f"memory: from step {n // 5:,} to the end RSS went {later[0][0]:.0f} -> {later[-1][0]:.0f} MiB, "
-          f"live blocks {later[0][1] / 1e3:.0f}k -> {later[-1][1] / 1e3:.0f}k; the follower holds "
-          f"{held[0]} curve buckets, {held[1]} grad norms, {held[2]} log lines")
+    print(
+        f"memory: from step {n // 5:,} to the end RSS went {later[0][0]:.0f} -> {later[-1][0]:.0f} MiB, "
+        f"live blocks {later[0][1] / 1e3:.0f}k -> {later[-1][1] / 1e3:.0f}k; the follower holds "
+        f"{held[0]} curve buckets, {held[1]} grad norms, {held[2]} log lines"
+    )
 
 
 def main(which: list[str]) -> None:
     if len(which) != 1:  # each in a fresh process: one's leftover heap must not show up in another's RSS
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-        print(f"machine: {os.cpu_count()} CPUs, load average {load} (other work on the box slows every figure)",
-              flush=True)
+        print(
+            f"machine: {os.cpu_count()} CPUs, load average {load} (other work on the box slows every figure)",
+            flush=True,
+        )
         for name in which or ["open", "follow", "memory"]:
             subprocess.run([sys.executable, __file__, name], check=True)
         return

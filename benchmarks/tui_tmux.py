@@ -64,12 +64,24 @@ def main() -> int:
         (tmp / "experiments").mkdir()
         tiny = tmp / "experiments" / "tiny.toml"
         shutil.copy(ROOT / "experiments" / "smoke.toml", tiny)
-        set_fields(tiny, {"name": "tiny", "description": "tmux benchmark", "train.epochs": 500,
-                          "data.synthetic.train": 16, "data.synthetic.val": 4, "model.img_size": 64,
-                          "logging.log_every": 1, "train.val_every": 500})
+        set_fields(
+            tiny,
+            {
+                "name": "tiny",
+                "description": "tmux benchmark",
+                "train.epochs": 500,
+                "data.synthetic.train": 16,
+                "data.synthetic.val": 4,
+                "model.img_size": 64,
+                "logging.log_every": 1,
+                "train.val_every": 500,
+            },
+        )
         env = f"SURGTUI_CACHE={tmp / 'cache'} TEXTUAL_COLOR_SYSTEM={args.colors} PYTHONPATH={ROOT}"
-        cmd = (f"cd {tmp} && env {env} {sys.executable} -m surgtui launch --dir experiments --runs-dir runs; "
-               "sleep 30")  # keep the pane open after the app ends, to read its last screen
+        cmd = (
+            f"cd {tmp} && env {env} {sys.executable} -m surgtui launch --dir experiments --runs-dir runs; "
+            "sleep 30"
+        )  # keep the pane open after the app ends, to read its last screen
         tmux("new-session", "-d", "-s", SESSION, "-x", width, "-y", height, cmd)
         try:
             t0 = time.monotonic()
@@ -79,7 +91,9 @@ def main() -> int:
             wait_for(r"running", 20, "the monitor of the new run")
             t1 = time.monotonic()
             show("monitor, engine running", wait_for(r"step [1-9]\d*/", 240, "the first training steps"))
-            print(f"(first steps on screen {time.monotonic() - t1:.1f} s after launch: torch import and data)")
+            print(
+                f"(first steps on screen {time.monotonic() - t1:.1f} s after launch: torch import and data)"
+            )
             tmux("send-keys", "-t", SESSION, "s")
             show("stop dialog", wait_for(r"Stop \d{8}-\d{6}-tiny\?", 10, "the stop confirmation"))
             tmux("send-keys", "-t", SESSION, "y")

@@ -45,7 +45,9 @@ def atomic_write(path: str | Path, binary: bool = False, durable: bool = True) -
             mode = None
         if mode is not None:
             os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as fh:
+        with os.fdopen(
+            fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})
+        ) as fh:
             fd = -1  # the file object owns it now
             yield fh
             fh.flush()

@@ -21,11 +21,23 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ.setdefault("WANDB_MODE", "offline")
 
 
-def surgtui(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600,
-            input: str | None = None) -> subprocess.CompletedProcess:
+def surgtui(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict | None = None,
+    timeout: float = 600,
+    input: str | None = None,
+) -> subprocess.CompletedProcess:
     """Run the real CLI in a subprocess, as a user would."""
-    return subprocess.run([sys.executable, "-m", "surgtui", *args], cwd=cwd or ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout, input=input)
+    return subprocess.run(
+        [sys.executable, "-m", "surgtui", *args],
+        cwd=cwd or ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input,
+    )
 
 
 def kill_leftover_engines(root: Path) -> None:

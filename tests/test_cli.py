@@ -16,8 +16,21 @@ def test_version_and_help() -> None:
     assert r.returncode == 0 and r.stdout.startswith("surgtui ")
     r = surgtui("--help")
     assert r.returncode == 0
-    for cmd in ("launch", "run", "runs", "show", "compare", "stop", "resume", "attach", "export", "data", "predict",
-                "validate", "new"):
+    for cmd in (
+        "launch",
+        "run",
+        "runs",
+        "show",
+        "compare",
+        "stop",
+        "resume",
+        "attach",
+        "export",
+        "data",
+        "predict",
+        "validate",
+        "new",
+    ):
         assert f"  {cmd} " in r.stdout
 
 
@@ -34,14 +47,17 @@ def test_validate_shipped_experiments() -> None:
     assert r.stdout.count(": ok (") == len(files)
 
 
-@pytest.mark.parametrize("text, needle", [
-    ("[optim]\nlr = \n", "TOML syntax error"),
-    ("[optim]\nlrr = 0.1\n", "did you mean 'optim.lr'"),
-    ("[optim]\nlr = -0.001\n", "optim.lr: must be > 0"),
-    ("[train]\nepochs = 0\n", "train.epochs: must be >= 1"),
-    ('variant = "YOLOv5-Tiny"\n', "unknown variant 'YOLOv5-Tiny'"),
-    ('[optim]\nlr = "fast"\n', "optim.lr: must be a number"),
-])
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("[optim]\nlr = \n", "TOML syntax error"),
+        ("[optim]\nlrr = 0.1\n", "did you mean 'optim.lr'"),
+        ("[optim]\nlr = -0.001\n", "optim.lr: must be > 0"),
+        ("[train]\nepochs = 0\n", "train.epochs: must be >= 1"),
+        ('variant = "YOLOv5-Tiny"\n', "unknown variant 'YOLOv5-Tiny'"),
+        ('[optim]\nlr = "fast"\n', "optim.lr: must be a number"),
+    ],
+)
 def test_bad_experiments_exit_2_with_one_line(tmp_path: Path, text: str, needle: str) -> None:
     p = tmp_path / "bad.toml"
     p.write_text(text)
@@ -55,7 +71,11 @@ def test_bad_experiments_exit_2_with_one_line(tmp_path: Path, text: str, needle:
 def test_resolved_prints_what_a_run_freezes() -> None:
     r = surgtui("validate", "experiments/smoke.toml", "--resolved", "--set", "optim.lr=0.01")
     assert r.returncode == 0
-    assert "lr = 0.01" in r.stdout and "[data.synthetic]" in r.stdout and "# override: --set optim.lr=0.01" in r.stdout
+    assert (
+        "lr = 0.01" in r.stdout
+        and "[data.synthetic]" in r.stdout
+        and "# override: --set optim.lr=0.01" in r.stdout
+    )
 
 
 def test_env_overrides_are_announced() -> None:

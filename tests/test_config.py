@@ -53,14 +53,25 @@ def test_legacy_is_the_before(tmp_path: Path) -> None:
 
 
 def test_file_overrides_variant_field_by_field(tmp_path: Path) -> None:
-    exp = load_experiment(write(tmp_path, 'variant = "YOLOv5-Focal"\n[loss]\nfocal_gamma = 1.5\n'), env={}).experiment
+    exp = load_experiment(
+        write(tmp_path, 'variant = "YOLOv5-Focal"\n[loss]\nfocal_gamma = 1.5\n'), env={}
+    ).experiment
     assert exp.loss.focal is True and exp.loss.focal_gamma == 1.5
 
 
 def test_set_overrides_are_typed_by_toml(tmp_path: Path) -> None:
     p = write(tmp_path, "")
-    r = load_experiment(p, ["optim.lr=0.002", "loss.focal=true", "data.source=/data/sim", "model.pretrained=weights.pt",
-                            "data.synthetic.width=320"], env={})
+    r = load_experiment(
+        p,
+        [
+            "optim.lr=0.002",
+            "loss.focal=true",
+            "data.source=/data/sim",
+            "model.pretrained=weights.pt",
+            "data.synthetic.width=320",
+        ],
+        env={},
+    )
     e = r.experiment
     assert e.optim.lr == 0.002 and e.loss.focal is True and e.data.source == "/data/sim"
     assert e.model.pretrained == "weights.pt" and e.data.synthetic.width == 320
@@ -82,17 +93,23 @@ def test_set_beats_env(tmp_path: Path) -> None:
     assert r.experiment.optim.lr == 0.5
 
 
-@pytest.mark.parametrize("text, needle", [
-    ("[optim]\nlr = \n", "line 2"),
-    ("[optim]\nlrr = 0.1\n", "did you mean 'optim.lr'"),
-    ("[optim]\nlr = -0.1\n", "optim.lr: must be > 0"),
-    ("[train]\nepochs = 0\n", "train.epochs: must be >= 1"),
-    ('variant = "YOLOv5-Huge"\n', "allowed: YOLOv5-Nano"),
-    ('[optim]\nlr = "fast"\n', "optim.lr: must be a number, got 'fast'"),
-    ('[model]\nbackbone = "vgg"\n', "must be one of resnet18, resnet34, resnet50, mobilenet_v3_large, regnet_x_400mf or efficientnet_b0"),
-    ("[model]\nimg_size = 100\n", "multiple of 32"),
-    ("model = 3\n", "must be a table"),
-])
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("[optim]\nlr = \n", "line 2"),
+        ("[optim]\nlrr = 0.1\n", "did you mean 'optim.lr'"),
+        ("[optim]\nlr = -0.1\n", "optim.lr: must be > 0"),
+        ("[train]\nepochs = 0\n", "train.epochs: must be >= 1"),
+        ('variant = "YOLOv5-Huge"\n', "allowed: YOLOv5-Nano"),
+        ('[optim]\nlr = "fast"\n', "optim.lr: must be a number, got 'fast'"),
+        (
+            '[model]\nbackbone = "vgg"\n',
+            "must be one of resnet18, resnet34, resnet50, mobilenet_v3_large, regnet_x_400mf or efficientnet_b0",
+        ),
+        ("[model]\nimg_size = 100\n", "multiple of 32"),
+        ("model = 3\n", "must be a table"),
+    ],
+)
 def test_errors_name_file_key_and_allowed_values(tmp_path: Path, text: str, needle: str) -> None:
     p = write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
@@ -121,7 +138,9 @@ def test_shipped_experiments_validate() -> None:
         exp = load_experiment(p, env={}).experiment
         assert exp.name == p.stem
     smoke = load_experiment(ROOT / "experiments" / "smoke.toml", env={}).experiment
-    assert smoke.model.pretrained is False and smoke.data.source == "synthetic" and smoke.train.device == "cpu"
+    assert (
+        smoke.model.pretrained is False and smoke.data.source == "synthetic" and smoke.train.device == "cpu"
+    )
 
 
 def test_a_key_in_the_wrong_section_points_to_the_right_one(tmp_path: Path) -> None:

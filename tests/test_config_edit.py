@@ -57,11 +57,14 @@ def test_new_section_is_added_as_a_table(tmp_path: Path) -> None:
     assert load_experiment(p, env={}).experiment.data.synthetic.width == 320
 
 
-@pytest.mark.parametrize("key, value, needle", [
-    ("optim.lr", -1.0, "optim.lr: must be > 0"),
-    ("optim.lrr", 0.1, "did you mean 'optim.lr'"),
-    ("train.epochs", "many", "must be an integer"),
-])
+@pytest.mark.parametrize(
+    "key, value, needle",
+    [
+        ("optim.lr", -1.0, "optim.lr: must be > 0"),
+        ("optim.lrr", 0.1, "did you mean 'optim.lr'"),
+        ("train.epochs", "many", "must be an integer"),
+    ],
+)
 def test_invalid_edit_leaves_the_file_untouched(baseline: Path, key: str, value: object, needle: str) -> None:
     before = baseline.read_bytes()
     mtime = baseline.stat().st_mtime_ns

@@ -14,8 +14,11 @@ from surgtui.errors import ConfigError
 KEYS = ["lr", "epochs", "img_size", "focal", "backbone", "variant", "coord", "class", "device", "source", "x"]
 SECTIONS = ["", "optim", "train", "model", "loss", "data", "data.synthetic", "schedule", "nope"]
 values = st.one_of(
-    st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_infinity=True), st.booleans(),
-    st.text(string.printable, max_size=12), st.lists(st.integers(-5, 5), max_size=4),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.text(string.printable, max_size=12),
+    st.lists(st.integers(-5, 5), max_size=4),
 )
 
 
@@ -25,15 +28,19 @@ def toml_value(v: object) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float):
-        return "nan" if v != v else ("inf" if v == float("inf") else "-inf" if v == float("-inf") else repr(v))
+        return (
+            "nan" if v != v else ("inf" if v == float("inf") else "-inf" if v == float("-inf") else repr(v))
+        )
     if isinstance(v, str):
         return json.dumps(v)
     return json.dumps(v)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(entries=st.lists(st.tuples(st.sampled_from(SECTIONS), st.sampled_from(KEYS), values), max_size=6),
-       junk=st.text(max_size=20))
+@given(
+    entries=st.lists(st.tuples(st.sampled_from(SECTIONS), st.sampled_from(KEYS), values), max_size=6),
+    junk=st.text(max_size=20),
+)
 def test_generated_toml_never_crashes(tmp_path: Path, entries: list, junk: str) -> None:
     lines: list[str] = []
     for section, key, value in entries:

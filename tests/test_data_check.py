@@ -23,7 +23,12 @@ def coco(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_size_buckets_follow_coco() -> None:
-    assert [size_bucket(a) for a in (31 * 31, 32 * 32, 95 * 95, 96 * 96)] == ["small", "medium", "medium", "large"]
+    assert [size_bucket(a) for a in (31 * 31, 32 * 32, 95 * 95, 96 * 96)] == [
+        "small",
+        "medium",
+        "medium",
+        "large",
+    ]
 
 
 def test_clean_coco_set(coco: Path) -> None:

@@ -50,7 +50,11 @@ def test_coco_and_yolo_loaders_give_the_same_tensors(sets: Path) -> None:
         for (ic, tc), (iy, ty) in zip(coco, yolo):
             assert torch.equal(ic, iy) and torch.equal(tc["labels"], ty["labels"])
             torch.testing.assert_close(tc["boxes"], ty["boxes"], atol=1e-3, rtol=0)  # YOLO stores 0..1 floats
-            assert (tc["image_id"], tc["orig_size"], tc["letterbox"]) == (ty["image_id"], ty["orig_size"], ty["letterbox"])
+            assert (tc["image_id"], tc["orig_size"], tc["letterbox"]) == (
+                ty["image_id"],
+                ty["orig_size"],
+                ty["letterbox"],
+            )
 
 
 def test_letterbox_keeps_16_9_and_maps_boxes(sets: Path) -> None:
@@ -69,8 +73,9 @@ def test_letterbox_keeps_16_9_and_maps_boxes(sets: Path) -> None:
 def test_flip_mirrors_boxes_with_the_image(sets: Path) -> None:
     records = formats.read_split(sets / "coco", "coco", "train")
     plain = DetectionDataset(records, S)
-    flip = DetectionDataset(records, S, AugmentConfig(hflip=1.0, hsv_h=0, hsv_s=0, hsv_v=0, scale=0, translate=0,
-                                                 mosaic=0))  # single images: a mosaic mixes four
+    flip = DetectionDataset(
+        records, S, AugmentConfig(hflip=1.0, hsv_h=0, hsv_s=0, hsv_v=0, scale=0, translate=0, mosaic=0)
+    )  # single images: a mosaic mixes four
     for (ip, tp), (if_, tf) in zip(plain, flip):
         assert torch.equal(if_, ip.flip(-1))
         b = tp["boxes"]
@@ -85,10 +90,14 @@ def test_scale_translate_keeps_boxes_on_their_pixels() -> None:
     canvas[40:80, 60:100] = 255
     from PIL import Image
 
-    transform = train_transforms(AugmentConfig(hflip=0.5, hsv_h=0, hsv_s=0, hsv_v=0, scale=0.3, translate=0.1))
+    transform = train_transforms(
+        AugmentConfig(hflip=0.5, hsv_h=0, hsv_s=0, hsv_v=0, scale=0.3, translate=0.1)
+    )
     torch.manual_seed(0)
     for _ in range(5):
-        boxes = tv_tensors.BoundingBoxes(torch.tensor([[60.0, 40.0, 100.0, 80.0]]), format="XYXY", canvas_size=(S, S))
+        boxes = tv_tensors.BoundingBoxes(
+            torch.tensor([[60.0, 40.0, 100.0, 80.0]]), format="XYXY", canvas_size=(S, S)
+        )
         image, target = transform(Image.fromarray(canvas), {"boxes": boxes, "labels": torch.tensor([0])})
         white = (image[0] > 200).nonzero()
         x1, y1, x2, y2 = target["boxes"][0].tolist()
@@ -101,7 +110,9 @@ def test_hsv_jitter_keeps_grey_and_shape() -> None:
     grey = tv_tensors.Image(torch.full((3, 8, 8), 100, dtype=torch.uint8))
     out = HSVJitter(0.5, 0.9, 0.0)(grey)
     assert out.dtype == torch.uint8 and isinstance(out, tv_tensors.Image) and (out - 100).abs().max() <= 1
-    colour = tv_tensors.Image(torch.tensor([200, 50, 50], dtype=torch.uint8).view(3, 1, 1).expand(3, 4, 4).clone())
+    colour = tv_tensors.Image(
+        torch.tensor([200, 50, 50], dtype=torch.uint8).view(3, 1, 1).expand(3, 4, 4).clone()
+    )
     assert not torch.equal(HSVJitter(0.2, 0.0, 0.0)(colour), colour)
 
 
@@ -135,7 +146,9 @@ def test_coco_gt_matches_val_items_and_loads(sets: Path) -> None:
         assert torch.allclose(xyxy.float(), target["boxes"], atol=1e-4)
         assert [a["category_id"] - 1 for a in anns] == target["labels"].tolist()
         info = coco.imgs[target["image_id"]]
-        assert (info["width"], info["height"]) == (S, 96) == (image.shape[2], image.shape[1])  # rect: 90 px → 96
+        assert (
+            (info["width"], info["height"]) == (S, 96) == (image.shape[2], image.shape[1])
+        )  # rect: 90 px → 96
 
 
 def test_build_datasets_follows_rect_and_mosaic_settings(sets: Path) -> None:
@@ -189,5 +202,7 @@ def test_sources_that_cannot_be_used_are_user_errors(sets: Path, tmp_path: Path)
         build_datasets(_experiment(str(sets / "coco"), train_split="train_v1"))
     with pytest.raises(UserError, match="holds a coco layout"):
         build_datasets(_experiment(str(sets / "coco"), format="yolo", train_split="train", val_split="val"))
-    train, _ = build_datasets(_experiment(str(sets / "coco"), format="simsurgskill", train_split="train", val_split="val"))
+    train, _ = build_datasets(
+        _experiment(str(sets / "coco"), format="simsurgskill", train_split="train", val_split="val")
+    )
     assert len(train) == 3

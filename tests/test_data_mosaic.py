@@ -28,34 +28,59 @@ BOX_COLOURS = torch.tensor([c for _, _, _, c, _ in IMAGES], dtype=torch.float32)
 NO_COLOUR = dict(hsv_h=0.0, hsv_s=0.0, hsv_v=0.0)
 
 
-def _write(path: Path, width: int, height: int, background: tuple, colour: tuple, box: tuple, id_: int,
-           label: int = 0) -> formats.ImageRecord:
+def _write(
+    path: Path,
+    width: int,
+    height: int,
+    background: tuple,
+    colour: tuple,
+    box: tuple,
+    id_: int,
+    label: int = 0,
+) -> formats.ImageRecord:
     pixels = np.empty((height, width, 3), np.uint8)
     pixels[:] = background
     x1, y1, x2, y2 = box
     pixels[y1:y2, x1:x2] = colour
     Image.fromarray(pixels).save(path)  # PNG: no compression noise
-    return formats.ImageRecord(id=id_, path=path, width=width, height=height,
-                               boxes=np.array([box], np.float32), labels=np.array([label], np.int64))
+    return formats.ImageRecord(
+        id=id_,
+        path=path,
+        width=width,
+        height=height,
+        boxes=np.array([box], np.float32),
+        labels=np.array([label], np.int64),
+    )
 
 
 @pytest.fixture(scope="module")
 def records(tmp_path_factory: pytest.TempPathFactory) -> list[formats.ImageRecord]:
     root = tmp_path_factory.mktemp("mosaic")
-    return [_write(root / f"{k}.png", w, h, bg, c, b, k + 1, k % 2) for k, (w, h, bg, c, b) in enumerate(IMAGES)]
+    return [
+        _write(root / f"{k}.png", w, h, bg, c, b, k + 1, k % 2) for k, (w, h, bg, c, b) in enumerate(IMAGES)
+    ]
 
 
 @pytest.fixture(scope="module")
 def wide(tmp_path_factory: pytest.TempPathFactory) -> formats.ImageRecord:
     """A 640x360 frame with a white box at (100, 60)-(300, 200)."""
-    return _write(tmp_path_factory.mktemp("wide") / "wide.png", 640, 360, (40, 40, 40), (255, 255, 255),
-                  (100, 60, 300, 200), 7)
+    return _write(
+        tmp_path_factory.mktemp("wide") / "wide.png",
+        640,
+        360,
+        (40, 40, 40),
+        (255, 255, 255),
+        (100, 60, 300, 200),
+        7,
+    )
 
 
 def _colour_of(image: torch.Tensor, box: torch.Tensor, inset: int = 2) -> int | None:
     """Index into IMAGES of the box colour that fills the box's interior, None if it is not one flat box colour."""
     x1, y1, x2, y2 = box.tolist()
-    region = image[:, int(y1) + inset : int(np.ceil(y2)) - inset, int(x1) + inset : int(np.ceil(x2)) - inset] * 255
+    region = (
+        image[:, int(y1) + inset : int(np.ceil(y2)) - inset, int(x1) + inset : int(np.ceil(x2)) - inset] * 255
+    )
     if region.numel() == 0:
         return None
     dist = (region.reshape(3, -1).T[:, None, :] - BOX_COLOURS[None]).abs().amax(-1)  # pixels × colours
@@ -71,8 +96,9 @@ def _box_mask(image: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("rect", [False, True])
 def test_mosaic_boxes_frame_their_pixels(records: list[formats.ImageRecord], rect: bool) -> None:
     # No scale/translate/flip/colour: each output box must hold exactly its source box's colour, and be tight.
-    ds = DetectionDataset(records, S, AugmentConfig(hflip=0, scale=0, translate=0, mosaic=1.0, **NO_COLOUR),
-                          rect=rect)
+    ds = DetectionDataset(
+        records, S, AugmentConfig(hflip=0, scale=0, translate=0, mosaic=1.0, **NO_COLOUR), rect=rect
+    )
     W, H = ds.mosaic_canvas
     assert (W, H) == (S, S) or (rect and min(W, H) < S)
     checked = 0
@@ -80,7 +106,9 @@ def test_mosaic_boxes_frame_their_pixels(records: list[formats.ImageRecord], rec
         torch.manual_seed(seed)
         image, target = ds[seed % len(ds)]
         boxes = target["boxes"]
-        assert image.shape == (3, H, W) and target["letterbox"] == (1.0, 0, 0) and target["orig_size"] == (H, W)
+        assert (
+            image.shape == (3, H, W) and target["letterbox"] == (1.0, 0, 0) and target["orig_size"] == (H, W)
+        )
         assert len(boxes) == len(target["labels"]) and (boxes >= 0).all()
         assert (boxes[:, 0::2] <= W).all() and (boxes[:, 1::2] <= H).all()
         for box, label in zip(boxes, target["labels"].tolist()):
@@ -91,22 +119,28 @@ def test_mosaic_boxes_frame_their_pixels(records: list[formats.ImageRecord], rec
             x1, y1, x2, y2 = box.round().long().tolist()
             mask = _box_mask(image)
             # Just beyond each edge that is not the canvas border: not box colour (boxes are tight).
-            for outside in (mask[y1 + 2 : y2 - 2, x1 - 2] if x1 >= 2 else None,
-                            mask[y1 + 2 : y2 - 2, x2 + 1] if x2 < W - 1 else None,
-                            mask[y1 - 2, x1 + 2 : x2 - 2] if y1 >= 2 else None,
-                            mask[y2 + 1, x1 + 2 : x2 - 2] if y2 < H - 1 else None):
+            for outside in (
+                mask[y1 + 2 : y2 - 2, x1 - 2] if x1 >= 2 else None,
+                mask[y1 + 2 : y2 - 2, x2 + 1] if x2 < W - 1 else None,
+                mask[y1 - 2, x1 + 2 : x2 - 2] if y1 >= 2 else None,
+                mask[y2 + 1, x1 + 2 : x2 - 2] if y2 < H - 1 else None,
+            ):
                 assert outside is None or not outside.any()
         # Every box-coloured pixel away from the output border is inside a box (no box lost or misplaced).
         covered = torch.zeros(H, W, dtype=torch.bool)
         for x1, y1, x2, y2 in boxes.tolist():
-            covered[max(0, int(y1) - 1) : int(np.ceil(y2)) + 1, max(0, int(x1) - 1) : int(np.ceil(x2)) + 1] = True
+            covered[
+                max(0, int(y1) - 1) : int(np.ceil(y2)) + 1, max(0, int(x1) - 1) : int(np.ceil(x2)) + 1
+            ] = True
         stray = _box_mask(image) & ~covered
         assert not stray[3:-3, 3:-3].any()
     assert checked >= 6
 
 
 def test_mosaic_mixes_images_and_follows_scale_translate_flip(records: list[formats.ImageRecord]) -> None:
-    ds = DetectionDataset(records, S, AugmentConfig(hflip=0.5, scale=0.5, translate=0.1, mosaic=1.0, **NO_COLOUR))
+    ds = DetectionDataset(
+        records, S, AugmentConfig(hflip=0.5, scale=0.5, translate=0.1, mosaic=1.0, **NO_COLOUR)
+    )
     sources = []
     for seed in range(8):
         torch.manual_seed(seed)
@@ -148,8 +182,9 @@ def test_rect_letterbox_of_16_9_is_320_by_192(wide: formats.ImageRecord) -> None
     assert (square["images"][0]["height"], square["annotations"][0]["bbox"][1]) == (320, pytest.approx(100))
 
 
-def test_collate_pads_mixed_shapes_bottom_right_with_grey(records: list[formats.ImageRecord],
-                                                          wide: formats.ImageRecord) -> None:
+def test_collate_pads_mixed_shapes_bottom_right_with_grey(
+    records: list[formats.ImageRecord], wide: formats.ImageRecord
+) -> None:
     ds = DetectionDataset([wide, records[1], records[2]], S, rect=True)
     items = [ds[i] for i in range(3)]
     assert [tuple(im.shape[1:]) for im, _ in items] == [(96, 128), (128, 96), (128, 128)]
@@ -158,15 +193,25 @@ def test_collate_pads_mixed_shapes_bottom_right_with_grey(records: list[formats.
     grey = items[0][0][0, 0, 0]  # a letterbox band pixel of the wide frame
     for out, (im, t), target in zip(images, items, targets):
         h, w = im.shape[1:]
-        assert torch.equal(out[:, :h, :w], im) and (out[:, h:, :] == grey).all() and (out[:, :, w:] == grey).all()
+        assert (
+            torch.equal(out[:, :h, :w], im)
+            and (out[:, h:, :] == grey).all()
+            and (out[:, :, w:] == grey).all()
+        )
         assert target is t and torch.equal(target["boxes"], t["boxes"])
     same = collate([items[2], items[2]])[0]
     assert same.shape == (2, 3, S, S)
 
 
-def test_index_with_false_never_mosaics(wide: formats.ImageRecord, records: list[formats.ImageRecord]) -> None:
-    ds = DetectionDataset([wide, *records], 320, AugmentConfig(mosaic=1.0, hflip=0, scale=0, translate=0, **NO_COLOUR),
-                          rect=True)
+def test_index_with_false_never_mosaics(
+    wide: formats.ImageRecord, records: list[formats.ImageRecord]
+) -> None:
+    ds = DetectionDataset(
+        [wide, *records],
+        320,
+        AugmentConfig(mosaic=1.0, hflip=0, scale=0, translate=0, **NO_COLOUR),
+        rect=True,
+    )
     assert ds.uses_mosaic
     torch.manual_seed(0)
     for _ in range(5):
@@ -200,7 +245,9 @@ class _Switch:
 def test_mosaic_switch_reaches_persistent_workers(wide: formats.ImageRecord) -> None:
     ds = DetectionDataset([wide, wide], 320, AugmentConfig(mosaic=1.0), rect=True)
     sampler = _Switch(len(ds))
-    loader = DataLoader(ds, batch_size=2, sampler=sampler, collate_fn=collate, num_workers=1, persistent_workers=True)
+    loader = DataLoader(
+        ds, batch_size=2, sampler=sampler, collate_fn=collate, num_workers=1, persistent_workers=True
+    )
     [(images, targets)] = list(loader)
     assert images.shape == (2, 3, 192, 320) and all(t["letterbox"] == (1.0, 0, 0) for t in targets)  # mosaics
     sampler.mosaic = False  # close_mosaic: the same worker now gets (i, False)

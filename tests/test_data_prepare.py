@@ -35,9 +35,13 @@ def test_round_trip_boxes_equal_the_generators(raw: Path, tmp_path: Path) -> Non
     for video in plan_videos(["train_v1", "test"], 2, 3):
         doc = json.loads((tmp_path / "annotations" / f"{video.split}.json").read_text())
         by_name = {img["file_name"]: img for img in doc["images"]}
-        for frame_id, (image, boxes) in enumerate(video_frames(SEED, video.split, video.index, 3, *SIZE), start=1):
+        for frame_id, (image, boxes) in enumerate(
+            video_frames(SEED, video.split, video.index, 3, *SIZE), start=1
+        ):
             img = by_name[formats.frame_file_name(video.case_id, frame_id)]
-            got = sorted((a["category_id"], *a["bbox"]) for a in doc["annotations"] if a["image_id"] == img["id"])
+            got = sorted(
+                (a["category_id"], *a["bbox"]) for a in doc["annotations"] if a["image_id"] == img["id"]
+            )
             want = sorted((formats.class_index(b.cls) + 1, b.x, b.y, b.w, b.h) for b in boxes)
             assert got == want, (video, frame_id)
             # Frame i of the video is frame_id i + 1: the JPEG matches this very frame, not a neighbour.
@@ -53,8 +57,17 @@ def _write_json(path: Path, doc: object) -> None:
 
 def _entry(frame_id: float = 1.0, cls: str = "needle", coordinate: object = None, **extra: object) -> dict:
     coordinate = coordinate if coordinate is not None else json.dumps({"h": 10, "w": 12, "x": 20, "y": 30})
-    return {"obj_class": cls, "label_type": "box", "coordinate": coordinate, "orientation": "free",
-            "frame_id": frame_id, "objects": True, "case_id": 1, "fps": 1, **extra}
+    return {
+        "obj_class": cls,
+        "label_type": "box",
+        "coordinate": coordinate,
+        "orientation": "free",
+        "frame_id": frame_id,
+        "objects": True,
+        "case_id": 1,
+        "fps": 1,
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -88,21 +101,37 @@ def malformed(raw: Path, tmp_path: Path) -> Path:
 def test_malformed_entries_are_counted_named_and_the_rest_kept(malformed: Path, tmp_path: Path) -> None:
     report = prepare(malformed, tmp_path / "out")
     assert dict(report.problems.counts) == {
-        "bad_coordinate": 2, "unknown_class": 1, "frame_beyond_video": 1, "missing_key": 1, "bad_frame_id": 1,
-        "outside_frame": 1, "empty_box": 1, "bad_entry": 1, "bad_file": 2, "missing_video": 1,
+        "bad_coordinate": 2,
+        "unknown_class": 1,
+        "frame_beyond_video": 1,
+        "missing_key": 1,
+        "bad_frame_id": 1,
+        "outside_frame": 1,
+        "empty_box": 1,
+        "bad_entry": 1,
+        "bad_file": 2,
+        "missing_video": 1,
     }
     messages = report.problems.examples
     assert 'caseid_000001_fps1.json: entry "1": coordinate: not valid JSON' in messages["bad_coordinate"]
-    assert "caseid_000001_fps1.json: entry \"3\": obj_class: 'scissors' unknown; allowed: needle, needle driver " \
-           "(or needle_driver)" in messages["unknown_class"]
-    assert 'caseid_000001_fps1.json: entry "4": frame_id 99 beyond the video\'s 3 frames' in messages["frame_beyond_video"]
+    assert (
+        "caseid_000001_fps1.json: entry \"3\": obj_class: 'scissors' unknown; allowed: needle, needle driver "
+        "(or needle_driver)" in messages["unknown_class"]
+    )
+    assert (
+        'caseid_000001_fps1.json: entry "4": frame_id 99 beyond the video\'s 3 frames'
+        in messages["frame_beyond_video"]
+    )
     assert "caseid_000001_fps1.json: entry \"5\": missing key 'coordinate'" in messages["missing_key"]
     assert any(m.startswith("notes.json: name is not") for m in messages["bad_file"])
     assert any(m.startswith("caseid_000002_fps1.json: not valid JSON") for m in messages["bad_file"])
     assert dict(report.notes.counts) == {"clipped": 1, "empty_frame": 1}
     doc = json.loads((tmp_path / "out" / "annotations" / "train_v1.json").read_text())
     assert [(img["file_name"], img["frame_id"]) for img in doc["images"]] == [
-        ("caseid_000001_frame_00001.jpg", 1), ("caseid_000001_frame_00002.jpg", 2), ("caseid_000001_frame_00003.jpg", 3)]
+        ("caseid_000001_frame_00001.jpg", 1),
+        ("caseid_000001_frame_00002.jpg", 2),
+        ("caseid_000001_frame_00003.jpg", 3),
+    ]
     assert sorted((a["image_id"], a["category_id"], a["bbox"]) for a in doc["annotations"]) == [
         (1, 1, [20.0, 30.0, 12.0, 10.0]),
         (2, 1, [0.0, 0.0, 10.0, 10.0]),  # clipped from x=-10 y=-6 w=20 h=16
@@ -123,10 +152,17 @@ def test_rerun_resumes_and_a_crash_leaves_no_coco_file(raw: Path, tmp_path: Path
     assert not (out / "annotations").exists() and len(list((out / "images" / "train_v1").glob("*.jpg"))) == 3
     first = prepare(raw, out, ["train_v1"])
     assert (first.splits["train_v1"].videos, first.splits["train_v1"].resumed) == (2, 1)
-    jpeg, coco = out / "images" / "train_v1" / "caseid_000002_frame_00001.jpg", out / "annotations" / "train_v1.json"
+    jpeg, coco = (
+        out / "images" / "train_v1" / "caseid_000002_frame_00001.jpg",
+        out / "annotations" / "train_v1.json",
+    )
     stamp, text = jpeg.stat().st_mtime_ns, coco.read_text()
     again = prepare(raw, out, ["train_v1"])
-    assert again.splits["train_v1"].resumed == 2 and jpeg.stat().st_mtime_ns == stamp and coco.read_text() == text
+    assert (
+        again.splits["train_v1"].resumed == 2
+        and jpeg.stat().st_mtime_ns == stamp
+        and coco.read_text() == text
+    )
     jpeg.unlink()  # a missing frame makes its video run again
     assert prepare(raw, out, ["train_v1"]).splits["train_v1"].resumed == 1 and jpeg.is_file()
 

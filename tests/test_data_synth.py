@@ -33,7 +33,14 @@ def test_counts_sizes_and_boxes_inside_the_frame() -> None:
             for cls in counts:
                 counts[cls].append(sum(b.cls == cls for b in boxes))
             for b in boxes:
-                assert b.w > 0 and b.h > 0 and b.x >= 0 and b.y >= 0 and b.x + b.w <= width and b.y + b.h <= height
+                assert (
+                    b.w > 0
+                    and b.h > 0
+                    and b.x >= 0
+                    and b.y >= 0
+                    and b.x + b.w <= width
+                    and b.y + b.h <= height
+                )
                 if b.cls == NEEDLE:
                     needle_sides.append(max(b.w, b.h) / width)
     for cls in counts:
@@ -65,12 +72,30 @@ def test_render_speed() -> None:
 
 def test_cli_writes_the_simsurgskill_layout(tmp_path: Path) -> None:
     out = tmp_path / "raw"
-    r = surgtui("data", "synth", "--out", str(out), "--videos", "2", "--frames", "3", "--size", "160x96",
-                "--splits", "train_v1,test", "--seed", "4")
+    r = surgtui(
+        "data",
+        "synth",
+        "--out",
+        str(out),
+        "--videos",
+        "2",
+        "--frames",
+        "3",
+        "--size",
+        "160x96",
+        "--splits",
+        "train_v1,test",
+        "--seed",
+        "4",
+    )
     assert r.returncode == 0, r.stderr
     videos = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.mp4"))
-    assert videos == ["test/videos/fps1/caseid_000003_fps1.mp4", "test/videos/fps1/caseid_000004_fps1.mp4",
-                      "train_v1/videos/fps1/caseid_000001_fps1.mp4", "train_v1/videos/fps1/caseid_000002_fps1.mp4"]
+    assert videos == [
+        "test/videos/fps1/caseid_000003_fps1.mp4",
+        "test/videos/fps1/caseid_000004_fps1.mp4",
+        "train_v1/videos/fps1/caseid_000001_fps1.mp4",
+        "train_v1/videos/fps1/caseid_000002_fps1.mp4",
+    ]
     for video in out.rglob("*.mp4"):
         assert count_frames(video) == 3 and len(list(decode_frames(video))) == 3
     doc = json.loads((out / "train_v1/annotations/bounding_box_gt/caseid_000001_fps1.json").read_text())
@@ -79,7 +104,12 @@ def test_cli_writes_the_simsurgskill_layout(tmp_path: Path) -> None:
     assert all(set(e) == keys and e["case_id"] == 1 and e["fps"] == 1 for e in doc.values())
     assert any(e["objects"] for e in doc.values())
     for entry in (e for e in doc.values() if e["objects"]):
-        assert isinstance(entry["coordinate"], str) and set(json.loads(entry["coordinate"])) == {"h", "w", "x", "y"}
+        assert isinstance(entry["coordinate"], str) and set(json.loads(entry["coordinate"])) == {
+            "h",
+            "w",
+            "x",
+            "y",
+        }
         assert entry["obj_class"] in ("needle", "needle driver")
     assert {e["frame_id"] for e in doc.values()} == {1.0, 2.0, 3.0}
     assert not [p for p in out.rglob(".*")]  # no scratch left behind
@@ -87,8 +117,22 @@ def test_cli_writes_the_simsurgskill_layout(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("layout", ["coco", "yolo"])
 def test_cli_writes_image_layouts(tmp_path: Path, layout: str) -> None:
-    r = surgtui("data", "synth", "--out", str(tmp_path), "--layout", layout, "--videos", "1", "--frames", "2",
-                "--size", "96x64", "--splits", "train,val")
+    r = surgtui(
+        "data",
+        "synth",
+        "--out",
+        str(tmp_path),
+        "--layout",
+        layout,
+        "--videos",
+        "1",
+        "--frames",
+        "2",
+        "--size",
+        "96x64",
+        "--splits",
+        "train,val",
+    )
     assert r.returncode == 0, r.stderr
     assert formats.detect_format(tmp_path) == layout
     assert formats.list_splits(tmp_path, layout) == ["train", "val"]
@@ -96,11 +140,26 @@ def test_cli_writes_image_layouts(tmp_path: Path, layout: str) -> None:
 
 
 def test_cli_refuses_bad_options_and_existing_output(tmp_path: Path) -> None:
-    for args, needle in ((["--size", "12"], "--size"), (["--size", "161x96"], "even"), (["--layout", "voc"], "--layout"),
-                         (["--splits", "a,,b"], "--splits")):
+    for args, needle in (
+        (["--size", "12"], "--size"),
+        (["--size", "161x96"], "even"),
+        (["--layout", "voc"], "--layout"),
+        (["--splits", "a,,b"], "--splits"),
+    ):
         r = surgtui("data", "synth", "--out", str(tmp_path / "x"), "--frames", "1", *args)
         assert r.returncode == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
-    args = ("data", "synth", "--out", str(tmp_path / "y"), "--videos", "1", "--frames", "1", "--size", "64x64")
+    args = (
+        "data",
+        "synth",
+        "--out",
+        str(tmp_path / "y"),
+        "--videos",
+        "1",
+        "--frames",
+        "1",
+        "--size",
+        "64x64",
+    )
     assert surgtui(*args).returncode == 0
     r = surgtui(*args)
     assert r.returncode == 2 and "already exists" in r.stderr

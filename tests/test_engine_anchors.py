@@ -21,7 +21,9 @@ CLUSTERS = np.array([[4.0, 160.0], [200.0, 8.0], [16.0, 300.0]])
 def clustered(n: int = 300, seed: int = 0) -> np.ndarray:
     """`n` boxes around each of CLUSTERS, sides scattered by 1 % (at most 3 %)."""
     rng = np.random.default_rng(seed)
-    return np.concatenate([c * rng.normal(1, 0.01, (n, 2)).clip(0.97, 1.03) for c in CLUSTERS]).astype(np.float32)
+    return np.concatenate([c * rng.normal(1, 0.01, (n, 2)).clip(0.97, 1.03) for c in CLUSTERS]).astype(
+        np.float32
+    )
 
 
 class Log(list):
@@ -51,7 +53,9 @@ def test_kmeans_recovers_tight_clusters_and_raises_bpr():
     for c in CLUSTERS:  # every cluster has an anchor within 15 % on both sides
         assert (np.abs(k / c - 1) < 0.15).all(1).any(), (c, k)
     assert best_possible_recall(wh, k, 4.0)[0] >= 0.98
-    assert np.array_equal(k, kmean_anchors(wh, n=9, img_size=320, thr=4.0, gen=300))  # same seed, same anchors
+    assert np.array_equal(
+        k, kmean_anchors(wh, n=9, img_size=320, thr=4.0, gen=300)
+    )  # same seed, same anchors
 
 
 def test_kmeans_on_five_thousand_boxes_is_fast():

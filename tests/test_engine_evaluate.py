@@ -65,11 +65,22 @@ class OneBatch(list):
         for i, im in enumerate(images):
             for (x1, y1, x2, y2), label in zip(im["boxes"], im["labels"]):
                 anns.append(coco_annotation(len(anns) + 1, i, label, x1, y1, x2 - x1, y2 - y1))
-            targets.append({"boxes": torch.tensor(im["boxes"], dtype=torch.float32).view(-1, 4),
-                            "labels": torch.tensor(im["labels"], dtype=torch.int64), "image_id": i,
-                            "orig_size": im["orig_size"], "letterbox": im["letterbox"]})
-        gt = coco_dict([{"id": i, "file_name": f"{i}.jpg", "width": im["canvas"][0], "height": im["canvas"][1]}
-                        for i, im in enumerate(images)], anns)
+            targets.append(
+                {
+                    "boxes": torch.tensor(im["boxes"], dtype=torch.float32).view(-1, 4),
+                    "labels": torch.tensor(im["labels"], dtype=torch.int64),
+                    "image_id": i,
+                    "orig_size": im["orig_size"],
+                    "letterbox": im["letterbox"],
+                }
+            )
+        gt = coco_dict(
+            [
+                {"id": i, "file_name": f"{i}.jpg", "width": im["canvas"][0], "height": im["canvas"][1]}
+                for i, im in enumerate(images)
+            ],
+            anns,
+        )
         super().__init__([(torch.zeros(len(images), 3, 8, 8), targets)])
         self.dataset = type("GT", (), {"coco_gt": staticmethod(lambda: gt)})()
 
@@ -82,14 +93,25 @@ def det(box: list[float], score: float, label: int = 0) -> list[float]:
 
 
 def square_image(boxes: list[list[float]], labels: list[int]) -> dict:
-    return {"boxes": boxes, "labels": labels, "canvas": (200, 200), "orig_size": (200, 200), "letterbox": (1.0, 0, 0)}
+    return {
+        "boxes": boxes,
+        "labels": labels,
+        "canvas": (200, 200),
+        "orig_size": (200, 200),
+        "letterbox": (1.0, 0, 0),
+    }
 
 
 @pytest.fixture(scope="module")
 def setup():
     root: Path = synthetic_dataset(SyntheticConfig(train=16, val=4, seed=0), cache_root())
-    exp, _ = resolve_data({"model": {"pretrained": False, "img_size": 320},
-                           "data": {"source": str(root), "val_split": "train"}}, "test")
+    exp, _ = resolve_data(
+        {
+            "model": {"pretrained": False, "img_size": 320},
+            "data": {"source": str(root), "val_split": "train"},
+        },
+        "test",
+    )
     _, val = build_datasets(exp)
     return exp, DataLoader(val, batch_size=4, shuffle=False, collate_fn=collate)
 
@@ -190,12 +212,26 @@ def test_predictions_are_clipped_to_the_image_content():
     # Image 1: 640 x 384 at scale 0.5 in a 320 x 224 canvas (a batch padded at the bottom).
     top, right = [10.0, 50, 60, 80], [150.0, 60, 200, 100]
     bottom = [100.0, 150, 180, 192]
-    images = [{"boxes": [top, right], "labels": [0, 1], "canvas": (200, 200), "orig_size": (100, 200),
-               "letterbox": (1.0, 0, 50)},
-              {"boxes": [bottom], "labels": [1], "canvas": (320, 224), "orig_size": (384, 640),
-               "letterbox": (0.5, 0, 0)}]
-    rows = [[det([10.0, 30, 60, 80], 0.9, 0), det([150.0, 60, 230, 100], 0.9, 1)],  # into the band / off the edge
-            [det([100.0, 150, 180, 220], 0.9, 1)]]  # into the batch padding
+    images = [
+        {
+            "boxes": [top, right],
+            "labels": [0, 1],
+            "canvas": (200, 200),
+            "orig_size": (100, 200),
+            "letterbox": (1.0, 0, 50),
+        },
+        {
+            "boxes": [bottom],
+            "labels": [1],
+            "canvas": (320, 224),
+            "orig_size": (384, 640),
+            "letterbox": (0.5, 0, 0),
+        },
+    ]
+    rows = [
+        [det([10.0, 30, 60, 80], 0.9, 0), det([150.0, 60, 230, 100], 0.9, 1)],  # into the band / off the edge
+        [det([100.0, 150, 180, 220], 0.9, 1)],
+    ]  # into the batch padding
     m = evaluate(Fixed(rows), OneBatch(images), EXP, "cpu")["metrics"]
     assert m["map50_95"] == pytest.approx(1.0) and m["mean_iou"] == pytest.approx(1.0)
     assert m["precision"] == 1.0 and m["recall"] == 1.0
@@ -203,12 +239,14 @@ def test_predictions_are_clipped_to_the_image_content():
 
 def test_nms_keeps_one_of_overlapping_same_class_boxes():
     box = torch.tensor([10.0, 10, 50, 50])
-    preds = torch.stack([
-        torch.cat((box, torch.tensor([0.9, 1.0, 0.0]))),
-        torch.cat((box + 1, torch.tensor([0.8, 1.0, 0.0]))),  # same class, IoU > 0.6: suppressed
-        torch.cat((box + 1, torch.tensor([0.8, 0.0, 1.0]))),  # other class: kept
-        torch.cat((box + 100, torch.tensor([0.0005, 1.0, 0.0]))),  # under conf_thres
-    ])[None]
+    preds = torch.stack(
+        [
+            torch.cat((box, torch.tensor([0.9, 1.0, 0.0]))),
+            torch.cat((box + 1, torch.tensor([0.8, 1.0, 0.0]))),  # same class, IoU > 0.6: suppressed
+            torch.cat((box + 1, torch.tensor([0.8, 0.0, 1.0]))),  # other class: kept
+            torch.cat((box + 100, torch.tensor([0.0005, 1.0, 0.0]))),  # under conf_thres
+        ]
+    )[None]
     (det,) = non_max_suppression(preds, 0.001, 0.6, 300)
     assert det[:, 5].tolist() == [0.0, 1.0]
     assert det[:, 4].tolist() == pytest.approx([0.9, 0.8])

@@ -77,14 +77,20 @@ def test_neighbour_cells_give_three_cells_per_pair():
 
 def _rows(a) -> list[tuple]:
     cols = (a.scale, a.image, a.anchor, a.gj, a.gi, a.cls, a.box, a.anchor_wh)
-    return sorted(tuple(torch.cat([c[i].view(-1).float() for c in cols]).tolist()) for i in range(len(a.image)))
+    return sorted(
+        tuple(torch.cat([c[i].view(-1).float() for c in cols]).tolist()) for i in range(len(a.image))
+    )
 
 
 @pytest.mark.parametrize("strategy", ["iou_center", "size"])
 def test_batched_assignment_equals_one_box_at_a_time(strategy):
-    t = boxes((0, 0, 100, 100, 10, 13), (3, 1, 200, 300, 150, 160), (3, 0, 50, 500, 40, 40), (1, 1, 630, 5, 20, 8))
+    t = boxes(
+        (0, 0, 100, 100, 10, 13), (3, 1, 200, 300, 150, 160), (3, 0, 50, 500, 40, 40), (1, 1, 630, 5, 20, 8)
+    )
     whole = _rows(assign(t, ANCHORS, STRIDE_T, GRIDS, strategy))
-    single = sorted(r for i in range(len(t)) for r in _rows(assign(t[i : i + 1], ANCHORS, STRIDE_T, GRIDS, strategy)))
+    single = sorted(
+        r for i in range(len(t)) for r in _rows(assign(t[i : i + 1], ANCHORS, STRIDE_T, GRIDS, strategy))
+    )
     assert whole == single
 
 

@@ -27,7 +27,11 @@ def model():
 def test_groups_backbone_at_a_tenth_and_decay_only_on_conv_weights(model, kind):
     opt = build_optimizer(model, OptimConfig(optimizer=kind, lr=0.01))
     assert [(g["name"], g["weight_decay"] > 0) for g in opt.param_groups] == [
-        ("backbone", True), ("backbone", False), ("head", True), ("head", False)]
+        ("backbone", True),
+        ("backbone", False),
+        ("head", True),
+        ("head", False),
+    ]
     lrs = group_lrs(opt)
     assert lrs["head"] == 0.01 and lrs["backbone"] == pytest.approx(0.1 * lrs["head"])
     decayed = {id(p) for g in opt.param_groups if g["weight_decay"] > 0 for p in g["params"]}
@@ -41,7 +45,9 @@ def test_groups_backbone_at_a_tenth_and_decay_only_on_conv_weights(model, kind):
 
 def test_backbone_learns_slower_only_when_pretrained(model):
     for pretrained, expected in ((True, 0.1), ("weights/resnet18.pth", 0.1), (False, 1.0)):
-        exp = Experiment(model=ModelConfig(pretrained=pretrained), optim=OptimConfig(lr=0.01, backbone_lr_mult=0.1))
+        exp = Experiment(
+            model=ModelConfig(pretrained=pretrained), optim=OptimConfig(lr=0.01, backbone_lr_mult=0.1)
+        )
         lrs = group_lrs(build_optimizer(model, exp.optim, backbone_lr_mult(exp)))
         assert lrs["backbone"] == pytest.approx(expected * lrs["head"])
 

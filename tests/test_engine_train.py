@@ -95,7 +95,10 @@ def test_resume_after_one_epoch_equals_two_straight_epochs(tmp_path, coco_root):
     a, b = (torch.load(r / "weights" / "last.pt", weights_only=False) for r in (straight, split))
     assert a["step"] == b["step"] == 4 and a["epoch"] == b["epoch"] == 2
     for key in ("model", "ema"):
-        sa, sb = a[key] if key == "model" else a[key]["module"], b[key] if key == "model" else b[key]["module"]
+        sa, sb = (
+            a[key] if key == "model" else a[key]["module"],
+            b[key] if key == "model" else b[key]["module"],
+        )
         assert sa.keys() == sb.keys()
         assert all(torch.equal(sa[k], sb[k]) for k in sa), key
     for pa, pb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
@@ -195,8 +198,14 @@ def test_sigint_stops_after_the_step_with_a_loadable_checkpoint(tmp_path, coco_r
     run_dir = make_run(tmp_path, coco_root, {"train": {"epochs": 500, "workers": 1}})
     env = dict(os.environ, OMP_NUM_THREADS="2", PYTHONUNBUFFERED="1")
     with open(run_dir / "stderr.log", "w") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "surgtui.engine", str(run_dir)], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "surgtui.engine", str(run_dir)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+        )
     try:
         deadline = time.time() + 120
         while not (run_dir / "events.jsonl").exists() or len(events_of(run_dir, "step")) < 3:
@@ -219,17 +228,23 @@ def test_sigint_stops_after_the_step_with_a_loadable_checkpoint(tmp_path, coco_r
 @pytest.mark.slow
 def test_overfits_sixteen_frames(tmp_path, coco_root):
     """Learning, not just running: mAP@0.5 >= 0.9 on the 16 frames it trained on (~2 min on 2 CPU cores)."""
-    run_dir = make_run(tmp_path, coco_root, {
-        "model": {"img_size": 160, "neck_width": 64},
-        "data": {"val_split": "train", "augment": {"enabled": False}},  # validate on the training frames
-        "train": {"epochs": 90, "val_every": 45, "seed": 0},
-        "optim": {"lr": 0.01},
-        "logging": {"log_every": 10},
-    })
+    run_dir = make_run(
+        tmp_path,
+        coco_root,
+        {
+            "model": {"img_size": 160, "neck_width": 64},
+            "data": {"val_split": "train", "augment": {"enabled": False}},  # validate on the training frames
+            "train": {"epochs": 90, "val_every": 45, "seed": 0},
+            "optim": {"lr": 0.01},
+            "logging": {"log_every": 10},
+        },
+    )
     t0 = time.time()
     assert engine.run(run_dir) == engine.EXIT_FINISHED
     vals = events_of(run_dir, "val")
-    print(f"overfit: {time.time() - t0:.0f} s, " + ", ".join(
-        f"epoch {v['epoch']}: mAP50 {v['metrics']['map50']:.3f}" for v in vals))
+    print(
+        f"overfit: {time.time() - t0:.0f} s, "
+        + ", ".join(f"epoch {v['epoch']}: mAP50 {v['metrics']['map50']:.3f}" for v in vals)
+    )
     assert vals[-1]["metrics"]["map50"] >= 0.9, json.dumps(vals[-1])
     assert events_of(run_dir, "run_end")[0]["best"]["epoch"] == 90

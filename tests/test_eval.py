@@ -35,8 +35,12 @@ def test_eval_reproduces_the_val_event_exactly(trained_run: TrainedRun) -> None:
 
     # The run (best.pt) on the data it validated on, named three ways; last.pt directly.
     assert eval_json(str(run.run_dir), str(run.data), "--split", "train") == expected
-    assert eval_json(run.run_dir.name, "--runs-dir", str(run.runs_dir)) == expected  # the checkpoint's own val data
-    assert eval_json(str(run.run_dir / "weights" / "last.pt"), "synthetic", "--split", "train") == val_event(run, EPOCHS)
+    assert (
+        eval_json(run.run_dir.name, "--runs-dir", str(run.runs_dir)) == expected
+    )  # the checkpoint's own val data
+    assert eval_json(str(run.run_dir / "weights" / "last.pt"), "synthetic", "--split", "train") == val_event(
+        run, EPOCHS
+    )
 
 
 @pytest.mark.slow
@@ -61,7 +65,9 @@ def test_eval_tables_and_other_data(trained_run: TrainedRun, tmp_path: Path) -> 
 def test_bad_data_or_weights_fail_before_the_engine_starts(tmp_path: Path) -> None:
     weights = tmp_path / "w.pt"
     weights.write_bytes(b"x")
-    assert "no such data set directory" in one_line_error(surgtui("eval", str(weights), str(tmp_path / "nope")))
+    assert "no such data set directory" in one_line_error(
+        surgtui("eval", str(weights), str(tmp_path / "nope"))
+    )
     assert "no such weights file" in one_line_error(surgtui("eval", str(tmp_path / "nope.pt"), "synthetic"))
     assert "--device 'gpu'" in one_line_error(surgtui("eval", str(weights), "synthetic", "--device", "gpu"))
 
@@ -69,9 +75,13 @@ def test_bad_data_or_weights_fail_before_the_engine_starts(tmp_path: Path) -> No
 @pytest.mark.slow
 def test_bad_data_found_by_the_engine(trained_run: TrainedRun, tmp_path: Path) -> None:  # noqa: F811
     run = str(trained_run.run_dir)
-    assert "split 'nope' not found" in one_line_error(surgtui("eval", run, str(trained_run.data), "--split", "nope"))
+    assert "split 'nope' not found" in one_line_error(
+        surgtui("eval", run, str(trained_run.data), "--split", "nope")
+    )
     assert "not a data set" in one_line_error(surgtui("eval", run, str(tmp_path)))
-    assert "synthetic set has the splits" in one_line_error(surgtui("eval", run, "synthetic", "--split", "test"))
+    assert "synthetic set has the splits" in one_line_error(
+        surgtui("eval", run, "synthetic", "--split", "test")
+    )
 
 
 def test_help_lists_predict_and_eval() -> None:

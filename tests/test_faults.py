@@ -73,9 +73,15 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict:
     tmp = tmp_path_factory.mktemp("reference")
     code, run_dir = run_tiny(tmp)
     assert code == 0
-    best_writes = [e for e in read_events(run_dir / "events.jsonl") if e["type"] == "checkpoint" and e["best"]]
-    return {"last": load(run_dir / "weights" / "last.pt"), "best": load(run_dir / "weights" / "best.pt"),
-            "best_writes": len(best_writes), "summary": Run.load(run_dir).summary}
+    best_writes = [
+        e for e in read_events(run_dir / "events.jsonl") if e["type"] == "checkpoint" and e["best"]
+    ]
+    return {
+        "last": load(run_dir / "weights" / "last.pt"),
+        "best": load(run_dir / "weights" / "best.pt"),
+        "best_writes": len(best_writes),
+        "summary": Run.load(run_dir).summary,
+    }
 
 
 def check_resumed_like_reference(run_dir: Path, reference: dict) -> None:
@@ -106,8 +112,9 @@ KILLS = ["step#3", "val#2", "checkpoint:best", "checkpoint:between"]  # checkpoi
 
 
 @pytest.mark.parametrize("phase", KILLS)
-def test_kill_at_each_phase_then_resume_matches_an_uninterrupted_run(tmp_path: Path, phase: str,
-                                                                      reference: dict) -> None:
+def test_kill_at_each_phase_then_resume_matches_an_uninterrupted_run(
+    tmp_path: Path, phase: str, reference: dict
+) -> None:
     if phase in ("checkpoint:best", "checkpoint:between"):
         phase += f"#{reference['best_writes']}"  # the last improvement: where a stale best.pt would show
     code, run_dir = run_tiny(tmp_path, fault=f"{phase}=kill")
@@ -138,8 +145,12 @@ def _mount_tmpfs(path: Path, size: str) -> bool:
     path.mkdir(parents=True, exist_ok=True)
     import subprocess
 
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                          capture_output=True).returncode == 0
+    return (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+        ).returncode
+        == 0
+    )
 
 
 def test_disk_full_during_a_checkpoint_ends_failed_with_the_reason(tmp_path: Path) -> None:

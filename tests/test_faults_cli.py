@@ -41,7 +41,9 @@ def step_events(run_dir: Path) -> list[dict]:
 def stopped_run(tmp_path: Path, epochs: int = 30) -> tuple[Path, Path]:
     """A run stopped after its first step: (runs dir, run dir), ready to resume."""
     runs = tmp_path / "runs"
-    rid = surgtui("run", str(tiny_experiment(tmp_path, epochs)), "--runs-dir", str(runs), "--detach").stdout.strip()
+    rid = surgtui(
+        "run", str(tiny_experiment(tmp_path, epochs)), "--runs-dir", str(runs), "--detach"
+    ).stdout.strip()
     run_dir = runs / rid
     wait_for(lambda: (run_dir / "events.jsonl").exists() and step_events(run_dir))
     assert surgtui("stop", rid, "--runs-dir", str(runs), "--wait").returncode == 0
@@ -54,8 +56,10 @@ def test_one_engine_per_run_whatever_else_happens(tmp_path: Path) -> None:
     unreadable run.json still reads `running` and `stop --wait` still stops it, process and all."""
     runs, run_dir = stopped_run(tmp_path)
     cmd = [sys.executable, "-m", "surgtui", "resume", run_dir.name, "--runs-dir", str(runs), "--detach"]
-    procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     results = [(p.wait(timeout=60), *p.communicate()) for p in procs]
     assert sorted(r[0] for r in results) == [0, 2], results
     loser = next(r for r in results if r[0] == 2)
@@ -64,10 +68,17 @@ def test_one_engine_per_run_whatever_else_happens(tmp_path: Path) -> None:
     wait_for(lambda: len(step_events(run_dir)) > 2)
     assert Run.load(run_dir).status == "running"
 
-    other = subprocess.run([sys.executable, "-m", "surgtui.engine", str(run_dir), "--resume"],
-                           cwd=ROOT, capture_output=True, text=True, timeout=60)
+    other = subprocess.run(
+        [sys.executable, "-m", "surgtui.engine", str(run_dir), "--resume"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert other.returncode == 2 and "already being trained" in other.stderr
-    assert not [e for e in read_events(run_dir / "events.jsonl") if e["type"] == "run_end" and e["status"] == "failed"]
+    assert not [
+        e for e in read_events(run_dir / "events.jsonl") if e["type"] == "run_end" and e["status"] == "failed"
+    ]
 
     (run_dir / "run.json").write_text("{ not json")
     table = json.loads(surgtui("runs", "--runs-dir", str(runs), "--format", "json").stdout)
@@ -84,7 +95,9 @@ def test_one_engine_per_run_whatever_else_happens(tmp_path: Path) -> None:
 
 def test_stop_right_after_start_ends_stopped_and_resumes(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    rid = surgtui("run", str(tiny_experiment(tmp_path, 1)), "--runs-dir", str(runs), "--detach").stdout.strip()
+    rid = surgtui(
+        "run", str(tiny_experiment(tmp_path, 1)), "--runs-dir", str(runs), "--detach"
+    ).stdout.strip()
     r = surgtui("stop", rid, "--runs-dir", str(runs), "--wait")  # while the engine is still loading torch
     assert r.returncode == 0, r.stderr
     run = Run.load(runs / rid)
@@ -125,8 +138,12 @@ def test_runs_dir_that_cannot_hold_runs_is_one_line(tmp_path: Path) -> None:
 def test_read_only_runs_dir_is_one_line(tmp_path: Path) -> None:
     ro = tmp_path / "ro"
     ro.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)],
-                             capture_output=True).returncode == 0
+    mounted = (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)], capture_output=True
+        ).returncode
+        == 0
+    )
     if not mounted:
         if os.geteuid() == 0:
             pytest.skip("root ignores file modes and this machine cannot mount a read-only tmpfs")
@@ -144,7 +161,9 @@ def test_data_source_that_is_a_file_makes_no_run_dir(tmp_path: Path) -> None:
     a_file = tmp_path / "data.zip"
     a_file.write_bytes(b"PK")
     exp = tiny_experiment(tmp_path)
-    exp.write_text(exp.read_text().replace("[data.synthetic]", f'[data]\nsource = "{a_file}"\n[data.synthetic]'))
+    exp.write_text(
+        exp.read_text().replace("[data.synthetic]", f'[data]\nsource = "{a_file}"\n[data.synthetic]')
+    )
     line = one_line_error(surgtui("run", str(exp), "--runs-dir", str(runs)))
     assert "data.source" in line and "a file, not a directory" in line
     assert not runs.exists()
@@ -154,13 +173,24 @@ def _runs_with_a_newer_stream(tmp_path: Path) -> tuple[Path, Path, Path]:
     runs = tmp_path / "runs"
     good = create_run(runs, "good", "")
     with EventWriter(good) as w:
-        w.run_start(run_id=good.name, experiment="good", config={}, device="cpu", world_size=1, params={},
-                    epochs=1, steps_per_epoch=1, total_steps=1)
+        w.run_start(
+            run_id=good.name,
+            experiment="good",
+            config={},
+            device="cpu",
+            world_size=1,
+            params={},
+            epochs=1,
+            steps_per_epoch=1,
+            total_steps=1,
+        )
         w.run_end(status="finished", reason="", best=None, duration_s=1.0)
     newer = create_run(runs, "newer", "")
-    (newer / "events.jsonl").write_text('{"v":1,"type":"run_start","time":1,"run_id":"x","experiment":"newer"}\n'
-                                        '{"v":99,"type":"step","time":2,"epoch":1,"step":1}\n'
-                                        '{"v":1,"type":"epoch_end","time":3,"epoch":1,"loss":{}}\n')
+    (newer / "events.jsonl").write_text(
+        '{"v":1,"type":"run_start","time":1,"run_id":"x","experiment":"newer"}\n'
+        '{"v":99,"type":"step","time":2,"epoch":1,"step":1}\n'
+        '{"v":1,"type":"epoch_end","time":3,"epoch":1,"loss":{}}\n'
+    )
     return runs, good, newer
 
 
@@ -187,20 +217,47 @@ def _mode(path: Path) -> int:
 
 def test_new_files_follow_the_umask(tmp_path: Path) -> None:
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "surgtui", *args], cwd=tmp_path, capture_output=True,
-                              text=True, timeout=300, preexec_fn=lambda: os.umask(0o022))
+        return subprocess.run(
+            [sys.executable, "-m", "surgtui", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            preexec_fn=lambda: os.umask(0o022),
+        )
 
     runs = tmp_path / "runs"
     assert run("run", str(tiny_experiment(tmp_path, 1)), "--runs-dir", str(runs)).returncode == 0
     (run_dir,) = runs.iterdir()
-    for name in ("run.json", "summary.json", "config.toml", "events.jsonl", "weights/last.pt", "weights/best.pt"):
+    for name in (
+        "run.json",
+        "summary.json",
+        "config.toml",
+        "events.jsonl",
+        "weights/last.pt",
+        "weights/best.pt",
+    ):
         assert _mode(run_dir / name) == 0o644, name
     assert run("export", run_dir.name, "--runs-dir", str(runs), "--out", "out.csv").returncode == 0
     assert _mode(tmp_path / "out.csv") == 0o644
     assert run("new", "mine").returncode == 0
     assert _mode(tmp_path / "experiments" / "mine.toml") == 0o644
-    r = run("data", "synth", "--out", str(tmp_path / "synth"), "--layout", "yolo", "--videos", "1", "--frames", "2",
-            "--size", "64x36", "--splits", "train")
+    r = run(
+        "data",
+        "synth",
+        "--out",
+        str(tmp_path / "synth"),
+        "--layout",
+        "yolo",
+        "--videos",
+        "1",
+        "--frames",
+        "2",
+        "--size",
+        "64x36",
+        "--splits",
+        "train",
+    )
     assert r.returncode == 0, r.stderr
     written = [p for p in (tmp_path / "synth").rglob("*") if p.is_file()]
     assert written and all(_mode(p) == 0o644 for p in written), [(p, oct(_mode(p))) for p in written]
@@ -213,8 +270,25 @@ def test_new_files_follow_the_umask(tmp_path: Path) -> None:
 @pytest.mark.parametrize("content", [b"", b"not an image at all", "truncated"])
 def test_data_check_names_unreadable_images(tmp_path: Path, content: bytes | str) -> None:
     root = tmp_path / "set"
-    assert surgtui("data", "synth", "--out", str(root), "--layout", "coco", "--videos", "1", "--frames", "3",
-                   "--size", "128x72", "--splits", "train").returncode == 0
+    assert (
+        surgtui(
+            "data",
+            "synth",
+            "--out",
+            str(root),
+            "--layout",
+            "coco",
+            "--videos",
+            "1",
+            "--frames",
+            "3",
+            "--size",
+            "128x72",
+            "--splits",
+            "train",
+        ).returncode
+        == 0
+    )
     victim = sorted((root / "images" / "train").iterdir())[0]
     if content == "truncated":
         data = victim.read_bytes()

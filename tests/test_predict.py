@@ -27,8 +27,10 @@ pytest.importorskip("torch")
 
 def generator_boxes(scale: float = 1.0) -> list[list[tuple[str, np.ndarray]]]:
     """Per training frame: (class, x1 y1 x2 y2) of the generator's boxes, times `scale`."""
-    return [[(b.cls, np.array([b.x, b.y, b.x + b.w, b.y + b.h], float) * scale) for b in boxes]
-            for _, boxes in video_frames(SEED, "train", 0, FRAMES, WIDTH, HEIGHT)]
+    return [
+        [(b.cls, np.array([b.x, b.y, b.x + b.w, b.y + b.h], float) * scale) for b in boxes]
+        for _, boxes in video_frames(SEED, "train", 0, FRAMES, WIDTH, HEIGHT)
+    ]
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -65,8 +67,24 @@ def check_document(doc: dict, n_images: int, width: int, height: int) -> None:
 @pytest.fixture(scope="module")
 def synth_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("video")
-    r = surgtui("data", "synth", "--out", str(out / "raw"), "--layout", "simsurgskill", "--splits", "train",
-                "--videos", "1", "--frames", str(FRAMES), "--size", f"{WIDTH}x{HEIGHT}", "--seed", str(SEED))
+    r = surgtui(
+        "data",
+        "synth",
+        "--out",
+        str(out / "raw"),
+        "--layout",
+        "simsurgskill",
+        "--splits",
+        "train",
+        "--videos",
+        "1",
+        "--frames",
+        str(FRAMES),
+        "--size",
+        f"{WIDTH}x{HEIGHT}",
+        "--seed",
+        str(SEED),
+    )
     assert r.returncode == 0, r.stderr
     return next((out / "raw" / "train" / "videos" / "fps1").glob("*.mp4"))
 
@@ -88,7 +106,9 @@ def test_predict_video(trained_run: TrainedRun, synth_video: Path, tmp_path: Pat
     out = tmp_path / "pred"
     r = surgtui("predict", str(trained_run.run_dir), str(synth_video), "--out", str(out), "--batch", "3")
     assert r.returncode == 0, r.stderr
-    assert f"{FRAMES} frames" in r.stdout and "predictions.json" in r.stdout  # the plain summary (no terminal)
+    assert (
+        f"{FRAMES} frames" in r.stdout and "predictions.json" in r.stdout
+    )  # the plain summary (no terminal)
     doc = json.loads((out / "predictions.json").read_text())
     check_document(doc, FRAMES, WIDTH, HEIGHT)
     assert [im["frame"] for im in doc["images"]] == list(range(FRAMES))
@@ -107,7 +127,9 @@ def test_predict_video(trained_run: TrainedRun, synth_video: Path, tmp_path: Pat
 def test_predict_folder(trained_run: TrainedRun, frames_folder: Path, tmp_path: Path) -> None:  # noqa: F811
     out = tmp_path / "pred"
     run_id = trained_run.run_dir.name
-    r = surgtui("predict", run_id[:12], str(frames_folder), "--out", str(out), "--runs-dir", str(trained_run.runs_dir))
+    r = surgtui(
+        "predict", run_id[:12], str(frames_folder), "--out", str(out), "--runs-dir", str(trained_run.runs_dir)
+    )
     assert r.returncode == 0, r.stderr
     assert f"{2 * FRAMES} images" in r.stdout
     doc = json.loads((out / "predictions.json").read_text())
@@ -136,8 +158,18 @@ def test_predict_folder(trained_run: TrainedRun, frames_folder: Path, tmp_path: 
 def test_predict_one_image_without_drawing(trained_run: TrainedRun, tmp_path: Path) -> None:  # noqa: F811
     image = sorted((trained_run.data / "images" / "train").glob("*.jpg"))[0]
     out = tmp_path / "pred"
-    r = surgtui("predict", "latest", str(image), "--out", str(out), "--no-images", "--conf", "0.5",
-                "--runs-dir", str(trained_run.runs_dir))
+    r = surgtui(
+        "predict",
+        "latest",
+        str(image),
+        "--out",
+        str(out),
+        "--no-images",
+        "--conf",
+        "0.5",
+        "--runs-dir",
+        str(trained_run.runs_dir),
+    )
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in out.iterdir()) == ["predictions.json"]
     doc = json.loads((out / "predictions.json").read_text())
@@ -171,12 +203,25 @@ def test_bad_source_fails_before_the_engine_starts(tmp_path: Path, image: Path) 
         r = surgtui("predict", str(weights), source, "--out", str(tmp_path / "out"), timeout=60)
         line = one_line_error(r)
         assert needle in line and source in line
-    line = one_line_error(surgtui("predict", str(tmp_path / "nope.pt"), str(image), "--out", str(tmp_path / "o")))
+    line = one_line_error(
+        surgtui("predict", str(tmp_path / "nope.pt"), str(image), "--out", str(tmp_path / "o"))
+    )
     assert "no such weights file" in line
-    line = one_line_error(surgtui("predict", "nosuchrun", str(image), "--out", str(tmp_path / "o"),
-                                  "--runs-dir", str(tmp_path / "runs")))
+    line = one_line_error(
+        surgtui(
+            "predict",
+            "nosuchrun",
+            str(image),
+            "--out",
+            str(tmp_path / "o"),
+            "--runs-dir",
+            str(tmp_path / "runs"),
+        )
+    )
     assert "no runs yet" in line
-    line = one_line_error(surgtui("predict", str(weights), str(image), "--out", str(tmp_path / "o"), "--conf", "1.5"))
+    line = one_line_error(
+        surgtui("predict", str(weights), str(image), "--out", str(tmp_path / "o"), "--conf", "1.5")
+    )
     assert "--conf" in line
     assert not (tmp_path / "out").exists() and not (tmp_path / "o").exists()
 
@@ -199,7 +244,9 @@ def test_unreadable_image_or_video_is_a_user_error(trained_run: TrainedRun, tmp_
     bad_image.write_bytes(b"\xff\xd8 not really a jpeg")
     bad_video.write_bytes(b"\x00\x00\x00\x18ftypmp42 truncated")
     for source, needle in ((bad_image, "cannot read this image"), (bad_video, "cannot open this video")):
-        line = one_line_error(surgtui("predict", str(trained_run.run_dir), str(source), "--out", str(tmp_path / "o")))
+        line = one_line_error(
+            surgtui("predict", str(trained_run.run_dir), str(source), "--out", str(tmp_path / "o"))
+        )
         assert needle in line and str(source) in line
 
 
@@ -219,15 +266,21 @@ def test_boxes_map_back_to_original_pixels() -> None:
             return x
 
         def decode(self, outputs: torch.Tensor) -> torch.Tensor:
-            boxes = torch.tensor([[10.0, 45, 50, 85, 0.9, 0.2, 0.8],  # needle_driver, inside the picture
-                                  [100, 20, 140, 60, 0.8, 0.85, 0.1],  # needle, reaching into the top padding
-                                  [0, 0, 20, 20, 0.9, 0.9, 0.1]])  # wholly in the padding: dropped
+            boxes = torch.tensor(
+                [
+                    [10.0, 45, 50, 85, 0.9, 0.2, 0.8],  # needle_driver, inside the picture
+                    [100, 20, 140, 60, 0.8, 0.85, 0.1],  # needle, reaching into the top padding
+                    [0, 0, 20, 20, 0.9, 0.9, 0.1],
+                ]
+            )  # wholly in the padding: dropped
             return boxes.expand(len(outputs), -1, -1)
 
     # A 320×180 image in a 160 canvas: scale 0.5, pad_y (160 - 90) // 2 = 35.
     item = Item(0, "a.png", 320, 180, np.zeros((160, 160, 3), np.uint8), 0.5, 0, 35)
     predictor = Predictor(Fixed(), Experiment(), torch.device("cpu"), conf=0.25, iou=0.45)
     (det,) = predictor([item])
-    np.testing.assert_allclose(det.numpy(), [[20, 20, 100, 100, 0.72, 1], [200, 0, 280, 50, 0.68, 0]], rtol=1e-5)
+    np.testing.assert_allclose(
+        det.numpy(), [[20, 20, 100, 100, 0.72, 1], [200, 0, 280, 50, 0.68, 0]], rtol=1e-5
+    )
     drawn = draw_detections(Image.new("RGB", (320, 180)), det)
     assert drawn.getpixel((20, 60)) == (255, 220, 0) and drawn.getpixel((200, 25)) == (60, 255, 60)

@@ -24,6 +24,7 @@ def _no_leftover_engines(tmp_path: Path):
     yield
     kill_leftover_engines(tmp_path)
 
+
 def tiny(tmp_path: Path, epochs: int = 3) -> Path:
     return tiny_experiment(tmp_path, epochs)
 
@@ -77,10 +78,21 @@ def test_json_mode_prints_the_events(tmp_path: Path) -> None:
 
 def test_ctrl_c_stops_cleanly_with_exit_130(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    proc = subprocess.Popen([sys.executable, "-m", "surgtui", "run", str(tiny(tmp_path, epochs=20)), "--runs-dir",
-                             str(runs)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: runs.exists() and any(runs.iterdir()) and (only_run(runs) / "events.jsonl").exists()
-             and any(e["type"] == "step" for e in events(only_run(runs))))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "surgtui", "run", str(tiny(tmp_path, epochs=20)), "--runs-dir", str(runs)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(
+        lambda: (
+            runs.exists()
+            and any(runs.iterdir())
+            and (only_run(runs) / "events.jsonl").exists()
+            and any(e["type"] == "step" for e in events(only_run(runs)))
+        )
+    )
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
@@ -91,7 +103,11 @@ def test_sigkill_shows_crashed_and_resume_recovers(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     rid = surgtui("run", str(tiny(tmp_path, epochs=5)), "--runs-dir", str(runs), "--detach").stdout.strip()
     run_dir = runs / rid
-    wait_for(lambda: (run_dir / "events.jsonl").exists() and any(e["type"] == "checkpoint" for e in events(run_dir)))
+    wait_for(
+        lambda: (
+            (run_dir / "events.jsonl").exists() and any(e["type"] == "checkpoint" for e in events(run_dir))
+        )
+    )
     assert surgtui("stop", rid, "--kill", "--wait", "--runs-dir", str(runs)).returncode == 0
     table = json.loads(surgtui("runs", "--runs-dir", str(runs), "--format", "json").stdout)
     assert table[0]["status"] == "crashed"
@@ -102,8 +118,12 @@ def test_sigkill_shows_crashed_and_resume_recovers(tmp_path: Path) -> None:
 
 def test_engine_survives_the_terminal_closing_and_attach_follows(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    proc = subprocess.Popen([sys.executable, "-m", "surgtui", "run", str(tiny(tmp_path, epochs=4)), "--runs-dir",
-                             str(runs)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "surgtui", "run", str(tiny(tmp_path, epochs=4)), "--runs-dir", str(runs)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_for(lambda: runs.exists() and any(runs.iterdir()) and (only_run(runs) / "events.jsonl").exists())
     proc.send_signal(signal.SIGHUP)  # what a closed terminal or a dropped SSH session sends
     proc.wait(timeout=30)
@@ -118,8 +138,13 @@ def test_bad_input_exits_2_and_creates_no_run_dir(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     bad = tmp_path / "bad.toml"
     bad.write_text("[optim]\nlr = -1\n")
-    for args in (["run", str(bad)], ["run", str(tmp_path / "missing.toml")],
-                 ["run", str(tiny(tmp_path)), "--set", "optim.lrr=1"], ["resume", "nope"], ["stop", "nope"]):
+    for args in (
+        ["run", str(bad)],
+        ["run", str(tmp_path / "missing.toml")],
+        ["run", str(tiny(tmp_path)), "--set", "optim.lrr=1"],
+        ["resume", "nope"],
+        ["stop", "nope"],
+    ):
         r = surgtui(*args, "--runs-dir", str(runs))
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
     assert not runs.exists()
@@ -135,11 +160,22 @@ def test_runs_table_formats_and_lists_many_runs_fast(tmp_path: Path) -> None:
         exp, _ = resolve_data({"optim": {"lr": 0.001 * (i + 1)}}, "test", f"exp{i}")
         d = create_run(runs, f"exp{i}", experiment_to_toml(exp))
         with EventWriter(d) as w:
-            w.run_start(run_id=d.name, experiment=f"exp{i}", config={"optim": {"lr": 0.001 * (i + 1)}}, device="cpu",
-                        world_size=1, params={}, epochs=1, steps_per_epoch=1, total_steps=1)
+            w.run_start(
+                run_id=d.name,
+                experiment=f"exp{i}",
+                config={"optim": {"lr": 0.001 * (i + 1)}},
+                device="cpu",
+                world_size=1,
+                params={},
+                epochs=1,
+                steps_per_epoch=1,
+                total_steps=1,
+            )
             w.val(epoch=1, metrics={"map50": i / 30, "map50_95": i / 60}, per_class={})
             w.run_end(status="finished", reason="", best=None, duration_s=1.0)
-    data = json.loads(surgtui("runs", "--runs-dir", str(runs), "--format", "json", "--sort", "map50_95").stdout)
+    data = json.loads(
+        surgtui("runs", "--runs-dir", str(runs), "--format", "json", "--sort", "map50_95").stdout
+    )
     assert [d["experiment"] for d in data[:2]] == ["exp29", "exp28"]
     csv_out = surgtui("runs", "--runs-dir", str(runs), "--format", "csv").stdout
     assert len(csv_out.strip().splitlines()) == 31

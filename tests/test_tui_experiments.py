@@ -152,7 +152,9 @@ def test_save_as_writes_a_new_experiment_and_leaves_the_original(dirs: tuple[Pat
             await pilot.pause(0.1)
             await pilot.press("ctrl+u", *"smoke-focal", "enter")
             await wait_until(pilot, lambda: (exps / "smoke-focal.toml").exists(), what="the new file")
-            await wait_until(pilot, lambda: screen.draft.path.name == "smoke-focal.toml", what="its selection")
+            await wait_until(
+                pilot, lambda: screen.draft.path.name == "smoke-focal.toml", what="its selection"
+            )
 
     asyncio.run(scenario())
     new = (exps / "smoke-focal.toml").read_text()
@@ -192,7 +194,9 @@ def test_enter_on_the_list_moves_into_the_form_and_escape_back(dirs: tuple[Path,
     asyncio.run(scenario())
 
 
-@pytest.mark.parametrize("broken", ['[optim\nlr = 0.001\n', '[optim]\nlr = -1\n', '[train]\nepochs = "ten"\n'])
+@pytest.mark.parametrize(
+    "broken", ["[optim\nlr = 0.001\n", "[optim]\nlr = -1\n", '[train]\nepochs = "ten"\n']
+)
 def test_an_invalid_file_is_listed_with_its_error_and_the_rest_keep_working(dirs, broken: str) -> None:
     exps, runs = dirs
     (exps / "aaa.toml").write_text(f'name = "aaa"\n{broken}')  # sorted first: selected at start
@@ -208,7 +212,9 @@ def test_an_invalid_file_is_listed_with_its_error_and_the_rest_keep_working(dirs
             detail = str(screen.query_one("#experiment-detail", Static).render())
             problem = str(screen.query_one("#form-problem", Static).render())
             for text in (detail, problem):
-                assert any(words in text for words in ("TOML syntax", "must be > 0", "must be an integer")), text
+                assert any(words in text for words in ("TOML syntax", "must be > 0", "must be an integer")), (
+                    text
+                )
             await pilot.press("ctrl+l")  # refused with the reason, nothing started
             await pilot.pause(0.1)
             assert any(n.title == "cannot launch" for n in app._notifications)
@@ -248,8 +254,11 @@ def test_a_field_shows_exactly_what_was_typed_and_saves_it(dirs: tuple[Path, Pat
             _burst(pilot, text)
         else:
             pilot.app._driver.send_message(events.Paste(text))
-        await wait_until(pilot, lambda: box.value == text and pilot.app.screen.draft.raw.get(box.parent.parent.spec.key)
-                         == text, what=f"{text!r} in the field")  # every queued edit handled
+        await wait_until(
+            pilot,
+            lambda: box.value == text and pilot.app.screen.draft.raw.get(box.parent.parent.spec.key) == text,
+            what=f"{text!r} in the field",
+        )  # every queued edit handled
         await pilot.pause(0.1)
         assert box.value == text and box.cursor_position == len(text)
 
@@ -280,8 +289,9 @@ def test_leaving_a_field_shows_the_value_it_stands_for(dirs: tuple[Path, Path]) 
             screen = await _ready(pilot)
             await type_into(pilot, "#field-optim-grad_clip Input", "10")  # the file says 10.0
             assert screen.query_one("#field-optim-grad_clip Input").value == "10"  # as typed, while in it
-            assert not screen.draft.dirty and "*" not in str(screen.query_one("#field-optim-grad_clip .field-label",
-                                                                               Label).render())
+            assert not screen.draft.dirty and "*" not in str(
+                screen.query_one("#field-optim-grad_clip .field-label", Label).render()
+            )
             await pilot.press("tab")
             await pilot.pause(0.1)
             assert screen.query_one("#field-optim-grad_clip Input").value == "10.0"
@@ -372,8 +382,12 @@ def test_an_empty_folder_says_how_to_make_an_experiment(tmp_path: Path) -> None:
             assert len([n for n in app._notifications if "surgtui new NAME" in n.message]) == 3
             assert app.screen.query_one(ExperimentList).row_count == 0
             (exps / "mine.toml").write_text(EXPERIMENTS["smoke"].replace('"smoke"', '"mine"'))
-            await wait_until(pilot, lambda: app.screen.draft is not None, timeout=5,
-                             what="the new file, without switching screens")
+            await wait_until(
+                pilot,
+                lambda: app.screen.draft is not None,
+                timeout=5,
+                what="the new file, without switching screens",
+            )
             assert app.screen.draft.path.name == "mine.toml"
 
     asyncio.run(scenario())

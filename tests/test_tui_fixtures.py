@@ -51,25 +51,45 @@ def copy_experiments(dest: Path, names: tuple[str, ...] = ("baseline", "focal", 
     return dest
 
 
-def write_run(runs_dir: Path, experiment: str = "smoke", *, overrides: tuple[str, ...] = (),
-              epochs: int = 6, steps_per_epoch: int = 20, done_epochs: int | None = None,
-              end: str | None = "finished", start: float = T0, quality: float = 1.0,
-              warnings: tuple[str, ...] = ("learning rate warmup ends at step 12",),
-              pid: int | None = None) -> Path:
+def write_run(
+    runs_dir: Path,
+    experiment: str = "smoke",
+    *,
+    overrides: tuple[str, ...] = (),
+    epochs: int = 6,
+    steps_per_epoch: int = 20,
+    done_epochs: int | None = None,
+    end: str | None = "finished",
+    start: float = T0,
+    quality: float = 1.0,
+    warnings: tuple[str, ...] = ("learning rate warmup ends at step 12",),
+    pid: int | None = None,
+) -> Path:
     """A run directory with a full, deterministic event history; `end=None` leaves it open."""
-    exp, notes = resolve_data(parse_toml(EXPERIMENTS[experiment], experiment), f"{experiment}.toml", experiment,
-                              overrides, env={})
+    exp, notes = resolve_data(
+        parse_toml(EXPERIMENTS[experiment], experiment), f"{experiment}.toml", experiment, overrides, env={}
+    )
     resolved = Resolved(exp, None, notes)
-    run_dir = create_run(runs_dir, exp.name, resolved.to_toml(),
-                         now=dt.datetime.fromtimestamp(start, dt.timezone.utc))
+    run_dir = create_run(
+        runs_dir, exp.name, resolved.to_toml(), now=dt.datetime.fromtimestamp(start, dt.timezone.utc)
+    )
     update_run_json(run_dir, pid=pid, pgid=pid, proc_start="0" if pid else None)
     clock = FrozenClock(start)
     total = epochs * steps_per_epoch
     lr0 = exp.optim.lr
     best = None
     with frozen_events_clock(clock), EventWriter(run_dir) as w:
-        w.run_start(run_dir.name, exp.name, exp.to_dict(), "cpu", 1, {"backbone": 11_200_000, "head": 1_900_000,
-                    "total": 13_100_000}, epochs, steps_per_epoch, total)
+        w.run_start(
+            run_dir.name,
+            exp.name,
+            exp.to_dict(),
+            "cpu",
+            1,
+            {"backbone": 11_200_000, "head": 1_900_000, "total": 13_100_000},
+            epochs,
+            steps_per_epoch,
+            total,
+        )
         for epoch in range(1, (done_epochs if done_epochs is not None else epochs) + 1):
             for i in range(steps_per_epoch):
                 step = (epoch - 1) * steps_per_epoch + i + 1
@@ -81,14 +101,31 @@ def write_run(runs_dir: Path, experiment: str = "smoke", *, overrides: tuple[str
                 coord = 0.08 * math.exp(-frac * 2) + 0.01 * math.sin(step)
                 conf = 0.9 * math.exp(-frac * 3 * quality) + 0.05
                 cls = 0.3 * math.exp(-frac * 4) + 0.02
-                w.step(epoch, step, {"backbone": head * exp.optim.backbone_lr_mult, "head": head}, grad,
-                       grad > exp.optim.grad_clip, {"coord": coord, "conf": conf, "class": cls,
-                                                    "total": coord + conf + cls}, 14.0 + (step % 3))
-            w.epoch_end(epoch, {"coord": coord, "conf": conf, "class": cls, "total": coord + conf + cls}, 10.0)
+                w.step(
+                    epoch,
+                    step,
+                    {"backbone": head * exp.optim.backbone_lr_mult, "head": head},
+                    grad,
+                    grad > exp.optim.grad_clip,
+                    {"coord": coord, "conf": conf, "class": cls, "total": coord + conf + cls},
+                    14.0 + (step % 3),
+                )
+            w.epoch_end(
+                epoch, {"coord": coord, "conf": conf, "class": cls, "total": coord + conf + cls}, 10.0
+            )
             m = quality * (1 - math.exp(-epoch / 3))
-            metrics = {"map50": 0.8 * m, "map50_95": 0.45 * m, "precision": 0.7 * m + 0.1,
-                       "recall": 0.6 * m + 0.1, "mean_iou": 0.5 * m + 0.2}
-            w.val(epoch, metrics, {"needle": {"ap50": 0.7 * m, "ap50_95": 0.4 * m, "precision": 0.6, "recall": 0.5}})
+            metrics = {
+                "map50": 0.8 * m,
+                "map50_95": 0.45 * m,
+                "precision": 0.7 * m + 0.1,
+                "recall": 0.6 * m + 0.1,
+                "mean_iou": 0.5 * m + 0.2,
+            }
+            w.val(
+                epoch,
+                metrics,
+                {"needle": {"ap50": 0.7 * m, "ap50_95": 0.4 * m, "precision": 0.6, "recall": 0.5}},
+            )
             if best is None or metrics["map50_95"] > best["value"]:
                 best = {"epoch": epoch, "metric": "map50_95", "value": metrics["map50_95"]}
             w.checkpoint(epoch, "weights/last.pt", best["epoch"] == epoch)
@@ -105,11 +142,19 @@ def write_runs(runs_dir: Path) -> list[Path]:
     """The runs table fixture: finished, stopped, failed and crashed runs of three experiments."""
     return [
         write_run(runs_dir, "smoke", start=T0),
-        write_run(runs_dir, "focal", overrides=("train.epochs=6", "optim.lr=0.003"), start=T0 + 3600,
-                  quality=1.2),
+        write_run(
+            runs_dir, "focal", overrides=("train.epochs=6", "optim.lr=0.003"), start=T0 + 3600, quality=1.2
+        ),
         write_run(runs_dir, "baseline", start=T0 + 7200, done_epochs=3, end="stopped", quality=0.9),
-        write_run(runs_dir, "smoke", start=T0 + 10800, done_epochs=1, end="failed", quality=0.5,
-                  warnings=("loss is not finite at step 19",)),
+        write_run(
+            runs_dir,
+            "smoke",
+            start=T0 + 10800,
+            done_epochs=1,
+            end="failed",
+            quality=0.5,
+            warnings=("loss is not finite at step 19",),
+        ),
         write_run(runs_dir, "baseline", start=T0 + 14400, done_epochs=2, end=None, pid=DEAD_PID),
     ]
 
@@ -248,15 +293,31 @@ def stand_in_engine(run_dir: Path) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
     started = time.time()
     with EventWriter(run_dir) as w:
-        w.run_start(run_dir.name, "stand-in", {"optim": {"grad_clip": 10.0}}, "cpu", 1,
-                    {"backbone": 1, "head": 1, "total": 2}, 100, 100, 10_000)
+        w.run_start(
+            run_dir.name,
+            "stand-in",
+            {"optim": {"grad_clip": 10.0}},
+            "cpu",
+            1,
+            {"backbone": 1, "head": 1, "total": 2},
+            100,
+            100,
+            10_000,
+        )
         for step in range(1, 10_001):
             if stop:
                 w.checkpoint((step - 1) // 100 + 1, "weights/last.pt", False)
                 w.run_end("stopped", "SIGINT received", None, time.time() - started)
                 return 130
-            w.step((step - 1) // 100 + 1, step, {"backbone": 1e-4, "head": 1e-3}, 1.0, False,
-                   {"coord": 0.1, "conf": 0.5, "class": 0.2, "total": 0.8}, 100.0)
+            w.step(
+                (step - 1) // 100 + 1,
+                step,
+                {"backbone": 1e-4, "head": 1e-3},
+                1.0,
+                False,
+                {"coord": 0.1, "conf": 0.5, "class": 0.2, "total": 0.8},
+                100.0,
+            )
             time.sleep(0.02)
         w.run_end("finished", "", None, time.time() - started)
     return 0
@@ -264,8 +325,11 @@ def stand_in_engine(run_dir: Path) -> int:
 
 @pytest.fixture
 def stand_in(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(surgtui.runs.launcher, "engine_command",
-                        lambda run_dir, devices=1, resume=False: [sys.executable, __file__, str(run_dir)])
+    monkeypatch.setattr(
+        surgtui.runs.launcher,
+        "engine_command",
+        lambda run_dir, devices=1, resume=False: [sys.executable, __file__, str(run_dir)],
+    )
 
 
 if __name__ == "__main__":

@@ -17,16 +17,28 @@ from surgtui.tui.screens.runs import RunsScreen
 from test_tui_fixtures import copy_experiments, stand_in, wait_until, write_runs  # noqa: F401  (stand_in: a fixture)
 
 # (mode, what is pushed on top of the mode's own screen)
-CONTEXTS = [("experiments", None), ("runs", None), ("experiments", "monitor"), ("runs", "monitor"),
-            ("runs", "compare")]
+CONTEXTS = [
+    ("experiments", None),
+    ("runs", None),
+    ("experiments", "monitor"),
+    ("runs", "monitor"),
+    ("runs", "compare"),
+]
 
 
 def _state(app: SurgApp) -> tuple:
     """What a key press can visibly change."""
     screen = app.screen
-    return (app.current_mode, tuple(map(id, app.screen_stack)), len(app._notifications), id(app.focused),
-            getattr(screen, "sort_key", None), getattr(screen, "descending", None),
-            tuple(getattr(screen, "marked", ())), bool(app._exit))
+    return (
+        app.current_mode,
+        tuple(map(id, app.screen_stack)),
+        len(app._notifications),
+        id(app.focused),
+        getattr(screen, "sort_key", None),
+        getattr(screen, "descending", None),
+        tuple(getattr(screen, "marked", ())),
+        bool(app._exit),
+    )
 
 
 async def _enter(pilot, mode: str, top: str | None, runs: list[Path]) -> None:
@@ -53,8 +65,11 @@ async def _enter(pilot, mode: str, top: str | None, runs: list[Path]) -> None:
 
 
 def _footer_keys(app: SurgApp) -> list[tuple[str, str]]:
-    return [(key, b.binding.description) for key, b in app.screen.active_bindings.items()
-            if b.binding.show and b.enabled]
+    return [
+        (key, b.binding.description)
+        for key, b in app.screen.active_bindings.items()
+        if b.binding.show and b.enabled
+    ]
 
 
 @pytest.mark.parametrize("mode,top", CONTEXTS)

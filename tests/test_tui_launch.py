@@ -64,19 +64,27 @@ def test_quitting_leaves_the_run_running_and_reopening_follows_it(tmp_path: Path
     async def first_session() -> Path:
         async with SurgApp(exps, runs_dir).run_test(size=(100, 30)) as pilot:
             monitor = await _launch_first_experiment(pilot, runs_dir)
-            await wait_until(pilot, lambda: monitor.view is not None and monitor.view.step >= 1, what="a step")
+            await wait_until(
+                pilot, lambda: monitor.view is not None and monitor.view.step >= 1, what="a step"
+            )
             return monitor.run_dir
 
     async def second_session(run_dir: Path) -> None:
         app = SurgApp(exps, runs_dir)
         async with app.run_test(size=(100, 30), notifications=True) as pilot:
-            await wait_until(pilot, lambda: any("1 run running," in n.message for n in app._notifications),
-                             what="the note that a run is running")
+            await wait_until(
+                pilot,
+                lambda: any("1 run running," in n.message for n in app._notifications),
+                what="the note that a run is running",
+            )
             await pilot.press("f4")
             monitor = app.screen
             assert isinstance(monitor, MonitorScreen) and monitor.run_dir == run_dir
-            await wait_until(pilot, lambda: monitor.view is not None and monitor.view.status == "running",
-                             what="the running run")
+            await wait_until(
+                pilot,
+                lambda: monitor.view is not None and monitor.view.status == "running",
+                what="the running run",
+            )
             step = monitor.view.step
             await wait_until(pilot, lambda: monitor.view.step > step, what="new steps")
             await _stop(pilot, monitor, timeout=10)
@@ -96,19 +104,37 @@ def test_launch_and_stop_the_real_engine(tmp_path: Path) -> None:
     exps.mkdir()
     tiny = exps / "tiny.toml"
     shutil.copy(ROOT / "experiments" / "smoke.toml", tiny)
-    set_fields(tiny, {"name": "tiny", "train.epochs": 500, "data.synthetic.train": 16, "data.synthetic.val": 4,
-                      "model.img_size": 64, "logging.log_every": 1, "train.val_every": 500})
+    set_fields(
+        tiny,
+        {
+            "name": "tiny",
+            "train.epochs": 500,
+            "data.synthetic.train": 16,
+            "data.synthetic.val": 4,
+            "model.img_size": 64,
+            "logging.log_every": 1,
+            "train.val_every": 500,
+        },
+    )
     runs_dir = tmp_path / "runs"
 
     async def scenario() -> Path:
         async with SurgApp(exps, runs_dir).run_test(size=(100, 30)) as pilot:
             monitor = await _launch_first_experiment(pilot, runs_dir)
-            await wait_until(pilot, lambda: monitor.view is not None and monitor.view.step >= 2, timeout=240,
-                             what="the engine's first steps (importing torch takes a while)")
+            await wait_until(
+                pilot,
+                lambda: monitor.view is not None and monitor.view.step >= 2,
+                timeout=240,
+                what="the engine's first steps (importing torch takes a while)",
+            )
             assert monitor.view.run_id == monitor.run_dir.name and monitor.view.device == "cpu"
             # Plots redraw on a timer: the loss curves follow the steps within a second or so.
-            await wait_until(pilot, lambda: bool(monitor.query_one("#plot-loss").curves), timeout=10,
-                             what="the loss curves on screen")
+            await wait_until(
+                pilot,
+                lambda: bool(monitor.query_one("#plot-loss").curves),
+                timeout=10,
+                what="the loss curves on screen",
+            )
             await _stop(pilot, monitor, timeout=120)
             return monitor.run_dir
 
@@ -132,8 +158,11 @@ def test_launch_refuses_a_data_source_that_is_a_file_and_keeps_running(tmp_path:
             screen = pilot.app.screen
             await wait_until(pilot, lambda: screen.draft is not None, what="the experiment list")
             await pilot.press("ctrl+l")
-            await wait_until(pilot, lambda: any("a file, not a directory" in n.message
-                                                for n in pilot.app._notifications), what="the refusal")
+            await wait_until(
+                pilot,
+                lambda: any("a file, not a directory" in n.message for n in pilot.app._notifications),
+                what="the refusal",
+            )
             assert pilot.app.screen is screen and pilot.app.is_running
         assert not runs_dir.exists() or list_runs(runs_dir) == []
 

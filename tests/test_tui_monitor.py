@@ -40,7 +40,7 @@ def test_series_keeps_memory_flat_and_every_extreme() -> None:
     ys = [math.sin(i / 50) for i in range(100_000)]
     ys[12_345], ys[67_890] = 50.0, -50.0  # two single-step spikes
     for i in range(0, 100_000, 777):  # uneven batches, as polls deliver them
-        s.extend(list(range(i, min(i + 777, 100_000))), ys[i:i + 777])
+        s.extend(list(range(i, min(i + 777, 100_000))), ys[i : i + 777])
     assert len(s) == 100_000 and len(s._buckets) <= 64
     xs, out = s.points(40)
     assert len(out) <= 80 and xs == sorted(xs)
@@ -70,7 +70,15 @@ def test_follower_after_a_crash_and_resume_shows_each_step_once(tmp_path: Path) 
     with EventWriter(run) as w:  # the resume: from epoch 1's checkpoint, redoing steps 21..40 with new values
         w.run_start(run.name, "smoke", {}, "cpu", 1, {}, 6, 20, 120, resumed_from_step=20)
         for step in range(21, 41):
-            w.step(2, step, {"head": 0.001}, 1.0, False, {"coord": 0.0, "conf": 0.0, "class": 0.0, "total": 9.0}, 1.0)
+            w.step(
+                2,
+                step,
+                {"head": 0.001},
+                1.0,
+                False,
+                {"coord": 0.0, "conf": 0.0, "class": 0.0, "total": 9.0},
+                1.0,
+            )
     f = RunFollower(run)
     while f.poll():
         pass
@@ -170,15 +178,25 @@ def test_monitor_follows_a_live_run_as_events_arrive(tmp_path: Path) -> None:
             assert screen.view.step == 20
             clock = FrozenClock(T0 + 100)
             with frozen_events_clock(clock), EventWriter(run) as w, (run / "events.jsonl").open("a") as raw:
-                w.step(2, 21, {"backbone": 1e-4, "head": 1e-3}, 25.0, True,
-                       {"coord": 0.1, "conf": 0.2, "class": 0.1, "total": 0.4}, 15.0)
+                w.step(
+                    2,
+                    21,
+                    {"backbone": 1e-4, "head": 1e-3},
+                    25.0,
+                    True,
+                    {"coord": 0.1, "conf": 0.2, "class": 0.1, "total": 0.4},
+                    15.0,
+                )
                 raw.write('{"v":1,"type":"log","time":1764000101,"level":"error","mes')  # half a line
                 raw.flush()
                 await wait_until(pilot, lambda: screen.view.step == 21, what="step 21")
                 raw.write('sage":"data loader stalled"}\n')
                 raw.flush()
-                await wait_until(pilot, lambda: ("error", "data loader stalled") in screen.view.logs,
-                                 what="the completed log line")
+                await wait_until(
+                    pilot,
+                    lambda: ("error", "data loader stalled") in screen.view.logs,
+                    what="the completed log line",
+                )
             assert "(last step clipped)" in str(screen.query_one("#grad-text").render())
             assert "error: data loader stalled" in _log_text(screen)
             await wait_until(pilot, lambda: screen.drawn, what="the plots to catch up")
@@ -206,17 +224,36 @@ def test_a_monitor_open_across_stop_and_resume_ends_finished_without_a_false_cra
         async with SurgApp(exps, tmp_path / "runs").run_test(size=(100, 30)) as pilot:
             screen = await _monitor(pilot, run)
             assert screen.view.status == "stopped"
-            engine = subprocess.Popen(["sleep", "60"])  # `surgtui resume`: a new engine, a new pid in run.json
+            engine = subprocess.Popen(
+                ["sleep", "60"]
+            )  # `surgtui resume`: a new engine, a new pid in run.json
             try:
                 update_run_json(run, pid=engine.pid, pgid=engine.pid, proc_start=proc_start_time(engine.pid))
                 with EventWriter(run) as w:
-                    w.run_start(run.name, "smoke", {"optim": {"grad_clip": 10.0}}, "cpu", 1,
-                                {"backbone": 1, "head": 1, "total": 2}, 6, 20, 120, resumed_from_step=60)
+                    w.run_start(
+                        run.name,
+                        "smoke",
+                        {"optim": {"grad_clip": 10.0}},
+                        "cpu",
+                        1,
+                        {"backbone": 1, "head": 1, "total": 2},
+                        6,
+                        20,
+                        120,
+                        resumed_from_step=60,
+                    )
                     await wait_until(pilot, lambda: screen.view.status == "running", what="the resumed run")
                     await pilot.pause(1.5)  # a liveness check or two with the new engine
                     assert screen.view.status == "running"
-                    w.step(4, 61, {"backbone": 1e-4, "head": 1e-3}, 1.0, False,
-                           {"coord": 0.1, "conf": 0.5, "class": 0.2, "total": 0.8}, 100.0)
+                    w.step(
+                        4,
+                        61,
+                        {"backbone": 1e-4, "head": 1e-3},
+                        1.0,
+                        False,
+                        {"coord": 0.1, "conf": 0.5, "class": 0.2, "total": 0.8},
+                        100.0,
+                    )
                     w.run_end("finished", "", None, 10.0)
             finally:
                 engine.kill()
@@ -239,9 +276,13 @@ def test_the_log_tells_the_story_of_the_run(tmp_path: Path) -> None:
         async with SurgApp(exps, tmp_path / "runs").run_test(size=(100, 30)) as pilot:
             screen = await _monitor(pilot, runs[0])
             log = _log_text(screen)
-            for words in ("started on cpu: 6 epochs, 120 steps", "epoch 1/6 done in 0:10, loss",
-                          "validation, epoch 1: mAP50 0.227 mAP50-95 0.128", "saved weights/last.pt (new best)",
-                          "run finished after 1:00"):
+            for words in (
+                "started on cpu: 6 epochs, 120 steps",
+                "epoch 1/6 done in 0:10, loss",
+                "validation, epoch 1: mAP50 0.227 mAP50-95 0.128",
+                "saved weights/last.pt (new best)",
+                "run finished after 1:00",
+            ):
                 assert words in log
             assert screen.query_one(LogPane).border_subtitle == "1 warning, 0 errors"
             await pilot.app.pop_screen()
@@ -280,9 +321,11 @@ def test_at_80x24_every_plot_has_its_legend_above_it_and_whole_epochs(tmp_path: 
     async def scenario() -> None:
         async with SurgApp(exps, tmp_path / "runs").run_test(size=(80, 24)) as pilot:
             screen = await _monitor(pilot, run)
-            for plot_id, names in (("plot-loss", ["coord", "conf", "class", "total"]),
-                                   ("plot-lr", ["backbone", "head"]),
-                                   ("plot-val", ["mAP50", "mAP50-95", "P", "R", "IoU"])):
+            for plot_id, names in (
+                ("plot-loss", ["coord", "conf", "class", "total"]),
+                ("plot-lr", ["backbone", "head"]),
+                ("plot-val", ["mAP50", "mAP50-95", "P", "R", "IoU"]),
+            ):
                 legend, *canvas = screen.query_one(f"#{plot_id}", CurvePlot).render().plain.splitlines()
                 assert legend.split()[1::2] == names, plot_id
                 assert not [line for line in canvas[:-1] if any(n in line.split() for n in names)], plot_id

@@ -53,7 +53,13 @@ def test_table_has_every_run_with_derived_status(dirs) -> None:
         async with SurgApp(exps, runs_dir).run_test(size=(100, 30)) as pilot:
             screen, table = await _runs_screen(pilot)
             assert _ids(table) == [r.name for r in reversed(runs)]  # newest first
-            assert _column(table, "status") == ["✗ crashed", "✗ failed", "■ stopped", "✓ finished", "✓ finished"]
+            assert _column(table, "status") == [
+                "✗ crashed",
+                "✗ failed",
+                "■ stopped",
+                "✓ finished",
+                "✓ finished",
+            ]
             assert _column(table, "epochs")[2] == "3/6"
 
     asyncio.run(scenario())
@@ -73,7 +79,9 @@ def test_sort_by_key_on_the_cursor_column_and_by_header_click(dirs) -> None:
             await pilot.press("s")  # again: reversed
             assert _column(table, "map50_95") == sorted(values)
             assert table.cursor_column_key == "map50_95"  # the cursor stays put
-            table.post_message(DataTable.HeaderSelected(table, table.columns["experiment"].key, 2, "experiment"))
+            table.post_message(
+                DataTable.HeaderSelected(table, table.columns["experiment"].key, 2, "experiment")
+            )
             await pilot.pause(0.1)
             assert _column(table, "experiment") == sorted(_column(table, "experiment"))
             assert "▲" in str(table.columns["experiment"].label)
@@ -108,10 +116,15 @@ def test_statuses_refresh_on_a_timer(dirs, tmp_path: Path) -> None:
             screen, table = await _runs_screen(pilot)
             (runs[4] / "events.jsonl").open("a").write(
                 '{"v":1,"type":"run_end","time":1764014500,"status":"failed","reason":"x","best":null,'
-                '"duration_s":1}\n')
+                '"duration_s":1}\n'
+            )
             (runs[4] / "summary.json").unlink()  # rebuilt from the events by Run.load
-            await wait_until(pilot, lambda: _column(table, "status")[0] == "✗ failed", timeout=6,
-                             what="the refreshed status")
+            await wait_until(
+                pilot,
+                lambda: _column(table, "status")[0] == "✗ failed",
+                timeout=6,
+                what="the refreshed status",
+            )
 
     asyncio.run(scenario())
 
@@ -138,8 +151,11 @@ def test_mark_and_compare_shows_config_differences_best_metrics_and_curves(dirs)
             keys = [str(config.get_row_at(i)[0]) for i in range(config.row_count)]
             assert "optim.lr" in keys and "variant" in keys and "train.epochs" not in keys
             metrics = compare.query_one("#compare-metrics", DataTable)
-            map_row = next(metrics.get_row_at(i) for i in range(metrics.row_count)
-                           if str(metrics.get_row_at(i)[0]) == "mAP50-95")
+            map_row = next(
+                metrics.get_row_at(i)
+                for i in range(metrics.row_count)
+                if str(metrics.get_row_at(i)[0]) == "mAP50-95"
+            )
             assert not map_row[1].plain.startswith("★") and map_row[2].plain.startswith("★")
             plot = compare.query_one("#compare-map", CurvePlot)
             assert sorted(plot.curves) == ["1 smoke", "2 focal"]
@@ -172,8 +188,16 @@ def test_command_palette_offers_the_main_actions_and_runs_them(dirs) -> None:
         app = SurgApp(exps, runs_dir)
         async with app.run_test(size=(100, 30)) as pilot:
             titles = [c.title for c in app.get_system_commands(app.screen)]
-            for title in ("Experiments", "Runs", "Follow latest run", "Key bindings", "Save experiment",
-                          "Save experiment as...", "Launch experiment", "Revert edits"):
+            for title in (
+                "Experiments",
+                "Runs",
+                "Follow latest run",
+                "Key bindings",
+                "Save experiment",
+                "Save experiment as...",
+                "Launch experiment",
+                "Revert edits",
+            ):
                 assert title in titles
             await pilot.press("ctrl+p")
             await pilot.pause(0.2)
@@ -255,8 +279,11 @@ def test_compare_at_80x24_shows_every_best_metric_uncut(dirs) -> None:
             await pilot.app.push_screen(CompareScreen(runs[:3]))
             metrics = pilot.app.screen.query_one("#compare-metrics", DataTable)
             await wait_until(pilot, lambda: metrics.row_count == 5, what="the metrics")
-            await wait_until(pilot, lambda: all(p.curves and p.ready for p in pilot.app.screen.query(CurvePlot)),
-                             what="the curves")
+            await wait_until(
+                pilot,
+                lambda: all(p.curves and p.ready for p in pilot.app.screen.query(CurvePlot)),
+                what="the curves",
+            )
             inside = metrics.scrollable_content_region
             assert metrics.virtual_size.width <= inside.width, "the metrics table is cut on the right"
             assert metrics.virtual_size.height <= inside.height, "the metrics table is cut at the bottom"
@@ -268,7 +295,9 @@ def test_compare_at_80x24_shows_every_best_metric_uncut(dirs) -> None:
             config = pilot.app.screen.query_one("#compare-config", DataTable)
             await wait_until(pilot, lambda: config.row_count > 0, what="the config table")
             await pilot.pause(0.1)
-            assert config.virtual_size.width <= config.scrollable_content_region.width, "a run's config is cut"
+            assert config.virtual_size.width <= config.scrollable_content_region.width, (
+                "a run's config is cut"
+            )
 
     asyncio.run(scenario())
 
@@ -295,8 +324,11 @@ def test_a_worker_that_fails_says_why_and_the_app_keeps_running(dirs) -> None:
         app = SurgApp(exps, runs_dir)
         async with app.run_test(size=(100, 30), notifications=True) as pilot:
             await app.push_screen(CompareScreen(runs[:2]))
-            await wait_until(pilot, lambda: any("failed" in (n.title or "") for n in app._notifications),
-                             what="the error notification")
+            await wait_until(
+                pilot,
+                lambda: any("failed" in (n.title or "") for n in app._notifications),
+                what="the error notification",
+            )
             note = next(n for n in app._notifications if "failed" in (n.title or ""))
             assert "newer than this surgtui understands" in note.message
             await pilot.pause(0.2)

@@ -42,8 +42,14 @@ def _app() -> SurgApp:
 
 
 async def _experiments_ready(pilot) -> None:
-    await wait_until(pilot, lambda: pilot.app.screen.draft is not None and
-                     pilot.app.screen.query_one("#experiment-list").row_count == 3, what="the experiments")
+    await wait_until(
+        pilot,
+        lambda: (
+            pilot.app.screen.draft is not None
+            and pilot.app.screen.query_one("#experiment-list").row_count == 3
+        ),
+        what="the experiments",
+    )
 
 
 async def _freeze_cursors(pilot) -> None:
@@ -120,8 +126,11 @@ async def _compare_two(pilot) -> None:
     await _runs(pilot)
     await pilot.press("down", "down", "down", "space", "down", "space", "c")
     screen = pilot.app.screen
-    await wait_until(pilot, lambda: all(p.curves and p.ready for p in screen.query("CurvePlot")),
-                     what="the overlaid curves")
+    await wait_until(
+        pilot,
+        lambda: all(p.curves and p.ready for p in screen.query("CurvePlot")),
+        what="the overlaid curves",
+    )
 
 
 def test_compare(snap_compare) -> None:

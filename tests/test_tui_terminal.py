@@ -20,11 +20,15 @@ pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is no
 class Terminal:
     """One tmux session running the app."""
 
-    def __init__(self, cwd: Path, env: dict[str, str], args: tuple[str, ...] = (), size: str = "80x24") -> None:
+    def __init__(
+        self, cwd: Path, env: dict[str, str], args: tuple[str, ...] = (), size: str = "80x24"
+    ) -> None:
         self.name = f"surgtui-test-{os.getpid()}-{time.monotonic_ns()}"
         exports = " ".join(f"{k}={v}" for k, v in env.items())
-        command = (f"cd {cwd} && env PYTHONPATH={ROOT} {exports} {sys.executable} -m surgtui launch "
-                   f"--dir experiments --runs-dir runs {' '.join(args)}")
+        command = (
+            f"cd {cwd} && env PYTHONPATH={ROOT} {exports} {sys.executable} -m surgtui launch "
+            f"--dir experiments --runs-dir runs {' '.join(args)}"
+        )
         width, height = size.split("x")
         self._tmux("new-session", "-d", "-s", self.name, "-x", width, "-y", height, command)
 
@@ -85,7 +89,7 @@ def _colour_codes(screen: str) -> set[str]:
         while i < len(parts):
             if parts[i] in ("38", "48") and i + 1 < len(parts):
                 n = 3 if parts[i + 1] == "5" else 5
-                codes.add(";".join(parts[i:i + n]))
+                codes.add(";".join(parts[i : i + n]))
                 i += n
             else:
                 codes.add(parts[i])
@@ -134,9 +138,11 @@ def test_no_mouse_leaves_the_mouse_to_the_terminal(workdir: Path) -> None:
 
 
 def test_the_ui_never_imports_torch_or_the_engine() -> None:
-    code = ("import sys, surgtui.tui.app; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'wandb') "
-            "or m.startswith('surgtui.engine')))")
+    code = (
+        "import sys, surgtui.tui.app; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'wandb') "
+        "or m.startswith('surgtui.engine')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -155,7 +161,7 @@ def _attributes(line: str) -> list[frozenset[str]]:
             if skip:
                 skip -= 1
             elif code in ("38", "48"):
-                skip = 2 if codes[i + 1:i + 2] == ["5"] else 4
+                skip = 2 if codes[i + 1 : i + 2] == ["5"] else 4
             elif code == "0":
                 state.clear()
             elif code == "1":
@@ -177,7 +183,7 @@ def _label_style(screen: str, label: str) -> frozenset[str]:
         if at < 0:
             at = plain.find(f"│ {label}  ")
         if at >= 0:
-            attrs = _attributes(line)[at + 2:at + 2 + len(label)]
+            attrs = _attributes(line)[at + 2 : at + 2 + len(label)]
             return frozenset.intersection(*attrs)
     raise AssertionError(f"no {label!r} label on the screen:\n{screen}")
 
@@ -187,7 +193,7 @@ def _focused_label(term: Terminal) -> str:
     for line in term.screen(escapes=True).splitlines():
         plain = re.sub(r"\x1b\[[0-9;]*m", "", line)
         for match in re.finditer(r"│ ([a-zA-Z][a-zA-Z0-9 ]*?)(?: \*)? {2,}", plain):
-            attrs = _attributes(line)[match.start(1):match.end(1)]
+            attrs = _attributes(line)[match.start(1) : match.end(1)]
             if attrs and "reverse" in frozenset.intersection(*attrs):
                 return match.group(1)
     return ""
@@ -223,8 +229,11 @@ def _into_lr(term: Terminal, timeout: float = 20.0) -> None:
     raise AssertionError(f"never reached lr (last focused: {seen!r}):\n{term.screen()}")
 
 
-@pytest.mark.parametrize("env", [{"TEXTUAL_COLOR_SYSTEM": "standard"}, {"TEXTUAL_COLOR_SYSTEM": "256"},
-                                 {"NO_COLOR": "1"}], ids=["16", "256", "no-color"])
+@pytest.mark.parametrize(
+    "env",
+    [{"TEXTUAL_COLOR_SYSTEM": "standard"}, {"TEXTUAL_COLOR_SYSTEM": "256"}, {"NO_COLOR": "1"}],
+    ids=["16", "256", "no-color"],
+)
 def test_the_focused_field_stands_out_without_colour(workdir: Path, env: dict[str, str]) -> None:
     term = Terminal(workdir, env, size="100x30")
     try:

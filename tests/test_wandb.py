@@ -13,8 +13,11 @@ from wandb_records import history
 
 pytestmark = pytest.mark.slow
 
+
 def run_tiny(tmp_path: Path, **env: str) -> tuple[Path, list[dict]]:
-    exp = tiny_experiment(tmp_path, epochs=2, name="wb", extra='wandb = true\nwandb_project = "surgtui-tests"')
+    exp = tiny_experiment(
+        tmp_path, epochs=2, name="wb", extra='wandb = true\nwandb_project = "surgtui-tests"'
+    )
     full = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
     full.update(env, WANDB_DIR=str(tmp_path), WANDB_CONFIG_DIR=str(tmp_path / "wbconfig"), HOME=str(tmp_path))
     r = surgtui("run", str(exp), "--runs-dir", str(tmp_path / "runs"), env=full)
@@ -28,9 +31,23 @@ def test_offline_run_history_holds_every_signal(tmp_path: Path) -> None:
     run_dir, events = run_tiny(tmp_path, WANDB_MODE="offline")
     rows = history(run_dir)
     keys = set().union(*rows)
-    for key in ("lr/backbone", "lr/head", "grad_norm", "clipped", "loss/coord", "loss/conf", "loss/class",
-                "loss/total", "val/map50", "val/map50_95", "val/precision", "val/recall", "val/mean_iou",
-                "val/needle/ap50", "val/needle_driver/ap50"):
+    for key in (
+        "lr/backbone",
+        "lr/head",
+        "grad_norm",
+        "clipped",
+        "loss/coord",
+        "loss/conf",
+        "loss/class",
+        "loss/total",
+        "val/map50",
+        "val/map50_95",
+        "val/precision",
+        "val/recall",
+        "val/mean_iou",
+        "val/needle/ap50",
+        "val/needle_driver/ap50",
+    ):
         assert key in keys, key
     steps = [e for e in events if e["type"] == "step"]
     logged = {row["_step"]: row for row in rows if "lr/head" in row}

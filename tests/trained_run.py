@@ -54,8 +54,12 @@ def experiment(data: Path) -> dict:
         "name": "tiny",
         "variant": "YOLOv5-Nano",
         "model": {"pretrained": False, "img_size": 160, "neck_width": 64},
-        "data": {"source": str(data), "val_split": TRAIN_SPLIT, "augment": {"enabled": False},
-                 "synthetic": SYNTHETIC},  # `surgtui eval RUN synthetic --split train` is the same set
+        "data": {
+            "source": str(data),
+            "val_split": TRAIN_SPLIT,
+            "augment": {"enabled": False},
+            "synthetic": SYNTHETIC,
+        },  # `surgtui eval RUN synthetic --split train` is the same set
         "train": {"epochs": EPOCHS, "batch_size": 4, "workers": 0, "seed": 0, "val_every": VAL_EVERY},
         "optim": {"lr": 0.01},
         "logging": {"log_every": 10},
@@ -63,8 +67,11 @@ def experiment(data: Path) -> dict:
 
 
 def _finished(run_dir: Path) -> bool:
-    ends = [e for e in read_events(run_dir / "events.jsonl") if e["type"] == "run_end"] \
-        if (run_dir / "events.jsonl").is_file() else []
+    ends = (
+        [e for e in read_events(run_dir / "events.jsonl") if e["type"] == "run_end"]
+        if (run_dir / "events.jsonl").is_file()
+        else []
+    )
     return bool(ends) and ends[-1]["status"] == "finished" and (run_dir / "weights" / "best.pt").is_file()
 
 
@@ -78,8 +85,14 @@ def train_tiny_run(runs_dir: Path) -> TrainedRun:
     env = dict(os.environ, OMP_NUM_THREADS="2", PYTHONUNBUFFERED="1")
     t0 = time.time()
     with open(run_dir / "stdout.log", "w") as out, open(run_dir / "stderr.log", "w") as err:
-        code = subprocess.call([sys.executable, "-m", "surgtui.engine", str(run_dir)], cwd=ROOT, env=env,
-                               stdout=out, stderr=err, timeout=900)
+        code = subprocess.call(
+            [sys.executable, "-m", "surgtui.engine", str(run_dir)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=err,
+            timeout=900,
+        )
     assert code == 0, (run_dir / "stderr.log").read_text()[-2000:]
     return TrainedRun(run_dir, runs_dir, data, time.time() - t0)
 

@@ -28,10 +28,12 @@ app = typer.Typer(
 
 _debug = bool(os.environ.get("SURGTUI_DEBUG"))
 
-SetOpt = typer.Option(None, "--set", "-s", metavar="KEY=VALUE",
-                      help="Override a field, e.g. --set optim.lr=0.002 (repeatable).")
-RunsDirOpt = typer.Option(None, "--runs-dir", envvar="SURGTUI_RUNS_DIR",
-                          help="Where runs live [default: ./runs].")
+SetOpt = typer.Option(
+    None, "--set", "-s", metavar="KEY=VALUE", help="Override a field, e.g. --set optim.lr=0.002 (repeatable)."
+)
+RunsDirOpt = typer.Option(
+    None, "--runs-dir", envvar="SURGTUI_RUNS_DIR", help="Where runs live [default: ./runs]."
+)
 
 
 def _version(value: bool) -> None:
@@ -42,7 +44,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
 ) -> None:
     global _debug
@@ -75,7 +79,9 @@ def validate(
             typer.echo(r.to_toml(), nl=False)
         else:
             e = r.experiment
-            typer.echo(f"{f}: ok ({e.variant}, {e.model.backbone}, {e.train.epochs} epochs, lr {e.optim.lr:g})")
+            typer.echo(
+                f"{f}: ok ({e.variant}, {e.model.backbone}, {e.train.epochs} epochs, lr {e.optim.lr:g})"
+            )
 
 
 @app.command()
@@ -218,8 +224,10 @@ def resume(
     if not saved:
         raise UserError(f"run {run.id}: no checkpoint in {run.path / WEIGHTS_DIR} to resume from")
     if not any(zipfile.is_zipfile(p) for p in saved):  # torch.save's format: checked before the engine starts
-        raise UserError(f"run {run.id}: {saved[0]} is not a checkpoint (damaged or not written by surgtui); "
-                        "it cannot be resumed")
+        raise UserError(
+            f"run {run.id}: {saved[0]} is not a checkpoint (damaged or not written by surgtui); "
+            "it cannot be resumed"
+        )
     events_file = run.path / EVENTS_FILE
     history = events_file.stat().st_size if events_file.exists() else 0
     proc = start_engine(run.path, resume=True)  # UserError when another resume won the run's lock
@@ -272,9 +280,13 @@ def launch(
 
 @app.command()
 def predict(
-    weights: str = typer.Argument(..., metavar="RUN|WEIGHTS", help="A run (its best.pt, else last.pt) or a .pt file."),
+    weights: str = typer.Argument(
+        ..., metavar="RUN|WEIGHTS", help="A run (its best.pt, else last.pt) or a .pt file."
+    ),
     source: Path = typer.Argument(..., metavar="SOURCE", help="An image, a folder of images, or a video."),
-    out: Path = typer.Option(..., "--out", "-o", help="Directory for predictions.json and the drawn images/video."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Directory for predictions.json and the drawn images/video."
+    ),
     conf: float = typer.Option(0.25, "--conf", help="Minimum score (objectness x class probability)."),
     iou: float = typer.Option(0.45, "--iou", help="NMS IoU threshold."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
@@ -290,13 +302,22 @@ def predict(
 
 @app.command("eval")
 def eval_(
-    weights: str = typer.Argument(..., metavar="RUN|WEIGHTS", help="A run (its best.pt, else last.pt) or a .pt file."),
-    data: str | None = typer.Argument(None, metavar="DATA", help="COCO/YOLO/prepared directory or 'synthetic' "
-                                      "[default: the checkpoint's own validation data]."),
-    split: str | None = typer.Option(None, "--split", help="Split [default: the config's val split, or the only one]."),
+    weights: str = typer.Argument(
+        ..., metavar="RUN|WEIGHTS", help="A run (its best.pt, else last.pt) or a .pt file."
+    ),
+    data: str | None = typer.Argument(
+        None,
+        metavar="DATA",
+        help="COCO/YOLO/prepared directory or 'synthetic' [default: the checkpoint's own validation data].",
+    ),
+    split: str | None = typer.Option(
+        None, "--split", help="Split [default: the config's val split, or the only one]."
+    ),
     json_: bool = typer.Option(False, "--json", help='Print {"metrics", "per_class"} as JSON.'),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-    batch: int | None = typer.Option(None, "--batch", help="Images per forward pass [the config's batch_size]."),
+    batch: int | None = typer.Option(
+        None, "--batch", help="Images per forward pass [the config's batch_size]."
+    ),
     workers: int | None = typer.Option(None, "--workers", help="Data loader workers [the config's]."),
     runs_dir: Path | None = RunsDirOpt,
 ) -> None:

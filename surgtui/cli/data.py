@@ -36,7 +36,9 @@ def parse_splits(text: str) -> list[str]:
     splits = [s.strip() for s in text.split(",")]
     bad = next((s for s in splits if not _SPLIT_RE.fullmatch(s)), None)
     if bad is not None or len(set(splits)) != len(splits):
-        raise UserError(f"--splits {text!r}: expected distinct comma-separated names of letters, digits, '_', '-', '.'")
+        raise UserError(
+            f"--splits {text!r}: expected distinct comma-separated names of letters, digits, '_', '-', '.'"
+        )
     return splits
 
 
@@ -80,10 +82,15 @@ def synth(
 
 @data_app.command()
 def prepare(
-    raw_dir: Path = typer.Argument(..., help="Raw SimSurgSkill directory (<split>/videos/fps1, <split>/annotations)."),
+    raw_dir: Path = typer.Argument(
+        ..., help="Raw SimSurgSkill directory (<split>/videos/fps1, <split>/annotations)."
+    ),
     out: Path = typer.Option(..., "--out", help="Directory for the COCO data set (images/, annotations/)."),
-    splits: str | None = typer.Option(None, "--splits", help="Comma-separated splits, e.g. train_v1,train_v2,test "
-                                      "[default: every split found]."),
+    splits: str | None = typer.Option(
+        None,
+        "--splits",
+        help="Comma-separated splits, e.g. train_v1,train_v2,test [default: every split found].",
+    ),
     json_: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Decode the annotated fps1 frames to JPEG and write one COCO file per split (resumable)."""
@@ -97,7 +104,9 @@ def prepare(
 @data_app.command()
 def check(
     directory: Path = typer.Argument(..., help="A coco, yolo or raw simsurgskill data set (detected)."),
-    preview: Path | None = typer.Option(None, "--preview", help="Also draw frames with their boxes into this PNG."),
+    preview: Path | None = typer.Option(
+        None, "--preview", help="Also draw frames with their boxes into this PNG."
+    ),
     count: int = typer.Option(8, "--preview-count", min=1, help="Frames in the preview grid."),
     json_: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:

@@ -28,22 +28,32 @@ def plain_line(e: dict[str, Any], state: RunState) -> str | None:
     """The one-line-per-epoch (and per validation) format for logs and pipes."""
     kind = e["type"]
     if kind == "run_start":
-        return (f"run {e.get('run_id')} started: {e.get('experiment')} on {e.get('device')}, "
-                f"{e.get('epochs')} epochs x {e.get('steps_per_epoch')} steps")
+        return (
+            f"run {e.get('run_id')} started: {e.get('experiment')} on {e.get('device')}, "
+            f"{e.get('epochs')} epochs x {e.get('steps_per_epoch')} steps"
+        )
     if kind == "epoch_end":
         loss = e.get("loss") or {}
         parts = " ".join(f"{k}={v:.4f}" for k, v in loss.items() if isinstance(v, (int, float)))
-        return (f"epoch {e.get('epoch')}/{state.epochs} {parts} lr={_fmt_lr(state.lr)} "
-                f"grad_norm={_num(state.grad_norm)} {e.get('duration_s', 0):.1f}s")
+        return (
+            f"epoch {e.get('epoch')}/{state.epochs} {parts} lr={_fmt_lr(state.lr)} "
+            f"grad_norm={_num(state.grad_norm)} {e.get('duration_s', 0):.1f}s"
+        )
     if kind == "val":
         m = e.get("metrics") or {}
-        return ("val   {} mAP50={} mAP50-95={} P={} R={} IoU={}".format(
-            e.get("epoch"), *(_num(m.get(k)) for k in ("map50", "map50_95", "precision", "recall", "mean_iou"))))
+        return "val   {} mAP50={} mAP50-95={} P={} R={} IoU={}".format(
+            e.get("epoch"),
+            *(_num(m.get(k)) for k in ("map50", "map50_95", "precision", "recall", "mean_iou")),
+        )
     if kind == "log" and e.get("level") in ("warning", "error"):
         return f"{e['level']}: {e.get('message')}"
     if kind == "run_end":
         best = e.get("best") or {}
-        tail = f", best {best.get('metric')}={_num(best.get('value'))} at epoch {best.get('epoch')}" if best else ""
+        tail = (
+            f", best {best.get('metric')}={_num(best.get('value'))} at epoch {best.get('epoch')}"
+            if best
+            else ""
+        )
         reason = f" ({e.get('reason')})" if e.get("reason") else ""
         return f"run {e.get('status')}{reason} after {fmt_duration(e.get('duration_s'))}{tail}"
     return None
@@ -64,7 +74,9 @@ def render(state: RunState, stopping: bool = False) -> Any:
     from rich.table import Table
     from rich.text import Text
 
-    title = Text.assemble((f"{state.run_id or 'starting...'}", "bold"), f"  {state.experiment}  {state.device}")
+    title = Text.assemble(
+        (f"{state.run_id or 'starting...'}", "bold"), f"  {state.experiment}  {state.device}"
+    )
     if stopping and not state.end:
         title.append("  stopping (Ctrl-C again to kill)", style="yellow")
     grid = Table.grid(padding=(0, 2))
@@ -86,9 +98,19 @@ def render(state: RunState, stopping: bool = False) -> Any:
     grid.add_row("loss", "  ".join(f"{k} {_num(v)}" for k, v in state.loss.items()) or "--")
     if state.val:
         m = state.val
-        grid.add_row(f"val (ep {state.val_epoch})", "  ".join(
-            f"{label} {_num(m.get(k))}" for k, label in
-            (("map50", "mAP50"), ("map50_95", "mAP50-95"), ("precision", "P"), ("recall", "R"), ("mean_iou", "IoU"))))
+        grid.add_row(
+            f"val (ep {state.val_epoch})",
+            "  ".join(
+                f"{label} {_num(m.get(k))}"
+                for k, label in (
+                    ("map50", "mAP50"),
+                    ("map50_95", "mAP50-95"),
+                    ("precision", "P"),
+                    ("recall", "R"),
+                    ("mean_iou", "IoU"),
+                )
+            ),
+        )
     if state.best:
         grid.add_row("best", f"mAP50-95 {_num(state.best['value'])} at epoch {state.best['epoch']}")
     parts: list[Any] = [title, grid]
@@ -100,8 +122,14 @@ def render(state: RunState, stopping: bool = False) -> Any:
     return Group(*parts)
 
 
-def follow(run_dir: Path, mode: str = "auto", proc: subprocess.Popen | None = None,
-           out: Callable[[str], None] | None = None, poll_s: float = 0.25, history_bytes: int = 0) -> int:
+def follow(
+    run_dir: Path,
+    mode: str = "auto",
+    proc: subprocess.Popen | None = None,
+    out: Callable[[str], None] | None = None,
+    poll_s: float = 0.25,
+    history_bytes: int = 0,
+) -> int:
     """Follow until run_end (or the engine is gone); return the run's exit code.
 
     `history_bytes`: the size of events.jsonl before a resume started; those events
@@ -150,8 +178,11 @@ def follow(run_dir: Path, mode: str = "auto", proc: subprocess.Popen | None = No
                 if interrupts == 1:
                     signal_run(run, signal.SIGINT)
                     if mode != "live":
-                        print("stopping: the engine finishes its step and saves (Ctrl-C again to kill)",
-                              file=sys.stderr, flush=True)
+                        print(
+                            "stopping: the engine finishes its step and saves (Ctrl-C again to kill)",
+                            file=sys.stderr,
+                            flush=True,
+                        )
                 else:
                     signal_run(run, signal.SIGKILL)
                     print("killed", file=sys.stderr, flush=True)

@@ -39,14 +39,18 @@ def resolve_weights(ref: str, runs_dir: Path | None = None) -> Path:
         raise UserError(f"{ref}: no such weights file")
     if path.is_dir() and not (path / RUN_JSON).is_file():
         if not any((path / "weights" / n).is_file() for n in WEIGHT_NAMES):
-            raise UserError(f"{ref}: not a run directory (no {RUN_JSON}, no weights/best.pt) and not a weights file")
+            raise UserError(
+                f"{ref}: not a run directory (no {RUN_JSON}, no weights/best.pt) and not a weights file"
+            )
         run_dir = path
     else:
         run_dir = resolve_run(ref, runs_dir)
     for name in WEIGHT_NAMES:
         if (run_dir / "weights" / name).is_file():
             return run_dir / "weights" / name
-    raise UserError(f"run {run_dir.name}: no weights yet (neither weights/best.pt nor weights/last.pt in {run_dir})")
+    raise UserError(
+        f"run {run_dir.name}: no weights yet (neither weights/best.pt nor weights/last.pt in {run_dir})"
+    )
 
 
 def source_kind(source: Path) -> str:
@@ -57,8 +61,10 @@ def source_kind(source: Path) -> str:
         if not os.access(source, os.R_OK | os.X_OK):
             raise UserError(f"{source}: cannot read this directory (permission denied)")
         if not folder_images(source):
-            raise UserError(f"{source}: no images in this folder (expected {', '.join(IMAGE_SUFFIXES)}; "
-                            "give a video as its own SOURCE)")
+            raise UserError(
+                f"{source}: no images in this folder (expected {', '.join(IMAGE_SUFFIXES)}; "
+                "give a video as its own SOURCE)"
+            )
         return "folder"
     suffix = source.suffix.lower()
     if suffix in IMAGE_SUFFIXES:
@@ -66,8 +72,10 @@ def source_kind(source: Path) -> str:
     elif suffix in VIDEO_SUFFIXES:
         kind = "video"
     else:
-        raise UserError(f"{source}: unsupported file type {suffix or '(no extension)'!r}; expected an image "
-                        f"({', '.join(IMAGE_SUFFIXES)}), a video ({', '.join(VIDEO_SUFFIXES)}) or a folder of images")
+        raise UserError(
+            f"{source}: unsupported file type {suffix or '(no extension)'!r}; expected an image "
+            f"({', '.join(IMAGE_SUFFIXES)}), a video ({', '.join(VIDEO_SUFFIXES)}) or a folder of images"
+        )
     if not os.access(source, os.R_OK):
         raise UserError(f"{source}: cannot read this file (permission denied)")
     if source.stat().st_size == 0:
@@ -77,8 +85,11 @@ def source_kind(source: Path) -> str:
 
 def folder_images(folder: Path) -> list[Path]:
     """The images directly inside `folder` (not its subfolders), sorted by name; hidden files skipped."""
-    return sorted(p for p in folder.iterdir()
-                  if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file())
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+    )
 
 
 def check_device(device: str) -> str:
@@ -110,8 +121,10 @@ def check_eval_args(data: str | None, batch: int | None, device: str) -> None:
         raise UserError(f"--batch {batch}: expected at least 1")
     check_device(device)
     if data is not None and data != SYNTHETIC and not Path(data).expanduser().is_dir():
-        raise UserError(f"{data}: no such data set directory; expected a COCO, YOLO or prepared SimSurgSkill "
-                        f"directory, or {SYNTHETIC!r}")
+        raise UserError(
+            f"{data}: no such data set directory; expected a COCO, YOLO or prepared SimSurgSkill "
+            f"directory, or {SYNTHETIC!r}"
+        )
 
 
 def run_engine(module: str, args: list[str]) -> int:
@@ -119,20 +132,51 @@ def run_engine(module: str, args: list[str]) -> int:
     return subprocess.call([sys.executable, "-m", f"surgtui.engine.{module}", *args])
 
 
-def predict_command(weights: str, source: Path, out: Path, conf: float, iou: float, device: str, batch: int,
-                    no_images: bool, runs_dir: Path | None) -> int:
+def predict_command(
+    weights: str,
+    source: Path,
+    out: Path,
+    conf: float,
+    iou: float,
+    device: str,
+    batch: int,
+    no_images: bool,
+    runs_dir: Path | None,
+) -> int:
     check_predict_args(source, out, conf, iou, batch, device)
     path = resolve_weights(weights, runs_dir)
-    args = [str(path), str(source), "--out", str(out), "--conf", repr(conf), "--iou", repr(iou),
-            "--device", device, "--batch", str(batch)]
+    args = [
+        str(path),
+        str(source),
+        "--out",
+        str(out),
+        "--conf",
+        repr(conf),
+        "--iou",
+        repr(iou),
+        "--device",
+        device,
+        "--batch",
+        str(batch),
+    ]
     return run_engine("predict", args + (["--no-images"] if no_images else []))
 
 
-def eval_command(weights: str, data: str | None, split: str | None, json_: bool, device: str, batch: int | None,
-                 workers: int | None, runs_dir: Path | None) -> int:
+def eval_command(
+    weights: str,
+    data: str | None,
+    split: str | None,
+    json_: bool,
+    device: str,
+    batch: int | None,
+    workers: int | None,
+    runs_dir: Path | None,
+) -> int:
     check_eval_args(data, batch, device)
     path = resolve_weights(weights, runs_dir)
     args = [str(path)] + ([data] if data is not None else []) + ["--device", device]
     args += (["--split", split] if split else []) + (["--json"] if json_ else [])
-    args += (["--batch", str(batch)] if batch else []) + (["--workers", str(workers)] if workers is not None else [])
+    args += (["--batch", str(batch)] if batch else []) + (
+        ["--workers", str(workers)] if workers is not None else []
+    )
     return run_engine("eval_main", args)

@@ -96,19 +96,25 @@ def print_show(run_dir: Path) -> None:
     if end.get("reason"):
         console.print(f"reason: {end['reason']}")
     meta = run.meta
-    console.print(f"directory: {run.path}\nhost: {meta.get('host')}  pid: {meta.get('pid')}  "
-                  f"command: {meta.get('command')}")
+    console.print(
+        f"directory: {run.path}\nhost: {meta.get('host')}  pid: {meta.get('pid')}  "
+        f"command: {meta.get('command')}"
+    )
     if meta.get("wandb_url") or meta.get("wandb_dir"):
         console.print(f"W&B: {meta.get('wandb_url') or meta.get('wandb_dir')}")
     hp = s.get("hparams") or {}
     if hp:
         console.print("hparams: " + "  ".join(f"{k}={v}" for k, v in hp.items()))
-    console.print(f"epochs: {s.get('epoch', 0)}/{s.get('epochs')}  steps: {s.get('step')}/{s.get('total_steps')}  "
-                  f"warnings: {s.get('warnings', 0)}")
+    console.print(
+        f"epochs: {s.get('epoch', 0)}/{s.get('epochs')}  steps: {s.get('step')}/{s.get('total_steps')}  "
+        f"warnings: {s.get('warnings', 0)}"
+    )
     best = s.get("best")
     if best:
-        console.print(f"best {METRIC_LABELS.get(best['metric'], best['metric'])} {best['value']:.4f} "
-                      f"at epoch {best['epoch']}")
+        console.print(
+            f"best {METRIC_LABELS.get(best['metric'], best['metric'])} {best['value']:.4f} "
+            f"at epoch {best['epoch']}"
+        )
         table = Table(box=None, header_style="bold")
         table.add_column("class")
         for label in ("AP50", "AP50-95", "P", "R"):

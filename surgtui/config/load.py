@@ -81,7 +81,9 @@ def _all_keys(model: type[BaseModel] = Experiment, prefix: str = "") -> list[str
     return out
 
 
-def check_keys(data: Mapping[str, Any], where: str, model: type[BaseModel] = Experiment, prefix: str = "") -> None:
+def check_keys(
+    data: Mapping[str, Any], where: str, model: type[BaseModel] = Experiment, prefix: str = ""
+) -> None:
     """Unknown keys get a did-you-mean; pydantic's own message lacks one."""
     allowed = _fields_of(model)
     for key, value in data.items():
@@ -98,7 +100,9 @@ def check_keys(data: Mapping[str, Any], where: str, model: type[BaseModel] = Exp
         sub = _submodel(model, key)
         if sub is not None:
             if not isinstance(value, Mapping):
-                raise ConfigError(f"{where}: '{dotted}' must be a table [{dotted}], got {type(value).__name__}")
+                raise ConfigError(
+                    f"{where}: '{dotted}' must be a table [{dotted}], got {type(value).__name__}"
+                )
             check_keys(value, where, sub, prefix=f"{dotted}.")
 
 
@@ -141,7 +145,9 @@ _TYPE_WORDS = {
 _BOUND_WORDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
 
 
-def format_validation_error(err: ValidationError, where: str, origins: Mapping[str, str] | None = None) -> str:
+def format_validation_error(
+    err: ValidationError, where: str, origins: Mapping[str, str] | None = None
+) -> str:
     """One line for the first problem: file (or override), dotted key, what is allowed, what was given."""
     e = err.errors(include_url=False)[0]
     parts = [str(p) for p in e["loc"] if not str(p).startswith(("function-", "union["))]

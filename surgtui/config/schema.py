@@ -20,8 +20,9 @@ class Section(BaseModel):
 
 
 class ModelConfig(Section):
-    backbone: Literal["resnet18", "resnet34", "resnet50", "mobilenet_v3_large", "regnet_x_400mf",
-                      "efficientnet_b0"] = "resnet18"
+    backbone: Literal[
+        "resnet18", "resnet34", "resnet50", "mobilenet_v3_large", "regnet_x_400mf", "efficientnet_b0"
+    ] = "resnet18"
     pretrained: bool | str = True
     img_size: int = Field(640, ge=64, le=2048)
     neck_width: int = Field(128, ge=16, le=1024)

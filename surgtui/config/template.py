@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-TEMPLATE = '''# {name}: a surgtui experiment.
+TEMPLATE = """# {name}: a surgtui experiment.
 # Keys not written here come from the variant preset (docs/experiments.md lists them all);
 # `surgtui validate {path} --resolved` prints the full experiment as a run would freeze it.
 name = "{name}"
@@ -40,7 +40,7 @@ device = "auto"           # auto, cpu, cuda, cuda:N
 
 [data]
 source = "synthetic"      # built-in synthetic scenes, or a path to a prepared data set
-'''
+"""
 
 
 def render_template(name: str, variant: str, path: str) -> str:

@@ -28,8 +28,14 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # without the engine's later fixes (YOLOv5 loss scaling, anchor_t, AdamW, mosaic, rect, autoanchor).
     "YOLOv5-Legacy": {
         "model": {"backbone": "resnet18", "neck_width": 128, "neck_depth": 1, "autoanchor": False},
-        "loss": {"coord": 0.05, "conf": 1.0, "class": 0.5, "assignment": "size", "yolov5_scaling": False,
-                 "anchor_t": 0.0},
+        "loss": {
+            "coord": 0.05,
+            "conf": 1.0,
+            "class": 0.5,
+            "assignment": "size",
+            "yolov5_scaling": False,
+            "anchor_t": 0.0,
+        },
         "optim": {"backbone_lr_mult": 1.0, "optimizer": "adam"},
         "schedule": {"warmup_frac": 0.0, "kind": "constant"},
         "data": {"rect": False, "augment": {"mosaic": 0.0}},

@@ -18,7 +18,9 @@ FRAMES_PER_VIDEO = 8  # a new tissue background every 8 frames
 
 def cache_root(cache_dir: str = "") -> Path:
     """`data.cache_dir`, else $SURGTUI_CACHE, else ~/.cache/surgtui."""
-    return Path(cache_dir or os.environ.get("SURGTUI_CACHE") or Path.home() / ".cache" / "surgtui").expanduser()
+    return Path(
+        cache_dir or os.environ.get("SURGTUI_CACHE") or Path.home() / ".cache" / "surgtui"
+    ).expanduser()
 
 
 def synthetic_key(cfg: SyntheticConfig) -> str:

@@ -61,10 +61,22 @@ class CheckReport:
         return out
 
     def to_dict(self) -> dict:
-        splits = {k: {"images": s.images, "images_without_boxes": s.images_without_boxes, "boxes": dict(s.boxes),
-                      "sizes": {c: dict(v) for c, v in s.sizes.items()}} for k, s in self.splits.items()}
-        return {"root": str(self.root), "format": self.format, "splits": splits,
-                "problems": self.problems.to_dict(), "notes": self.notes.to_dict()}
+        splits = {
+            k: {
+                "images": s.images,
+                "images_without_boxes": s.images_without_boxes,
+                "boxes": dict(s.boxes),
+                "sizes": {c: dict(v) for c, v in s.sizes.items()},
+            }
+            for k, s in self.splits.items()
+        }
+        return {
+            "root": str(self.root),
+            "format": self.format,
+            "splits": splits,
+            "problems": self.problems.to_dict(),
+            "notes": self.notes.to_dict(),
+        }
 
 
 def check(root: Path) -> CheckReport:
@@ -82,7 +94,9 @@ def check(root: Path) -> CheckReport:
                 report.problems.add("missing_image", f"{r.path}: image file missing")
             elif (why := formats.image_problem(r.path)) is not None:  # training would fail on it
                 report.problems.add("unreadable_image", f"{r.path}: not a readable image ({why})")
-            stats.add_image([(int(lab), x2 - x1, y2 - y1) for lab, (x1, y1, x2, y2) in zip(r.labels, r.boxes)])
+            stats.add_image(
+                [(int(lab), x2 - x1, y2 - y1) for lab, (x1, y1, x2, y2) in zip(r.labels, r.boxes)]
+            )
         if not records or not any(len(r.labels) for r in records):
             report.problems.add("empty_annotations", f"{root}: split {split!r} has no boxes")
     return report
@@ -104,7 +118,9 @@ def _raw_frames(root: Path, split: str, report: CheckReport) -> Iterator[tuple[P
         except video.DECODE_ERRORS as e:
             report.problems.add("unreadable_video", f"{video_path.name}: cannot read ({e})")
             continue
-        frames = simsurgskill.frames_in_video(path, entries, frame_count, width, height, report.problems, report.notes)
+        frames = simsurgskill.frames_in_video(
+            path, entries, frame_count, width, height, report.problems, report.notes
+        )
         yield video_path, simsurgskill.case_id_of(path), frames
 
 
@@ -119,24 +135,39 @@ def _check_raw_split(root: Path, split: str, stats: SplitStats, report: CheckRep
 # ---------------------------------------------------------------- preview
 
 
-def _preview_items(root: Path, fmt: str, n: int) -> list[tuple[np.ndarray, list[tuple[int, float, float, float, float]], str]]:
+def _preview_items(
+    root: Path, fmt: str, n: int
+) -> list[tuple[np.ndarray, list[tuple[int, float, float, float, float]], str]]:
     """Up to `n` (image, [(label, x1, y1, x2, y2)], title) spread evenly over the data set."""
     from PIL import Image
 
     if fmt == "simsurgskill":
         throwaway = CheckReport(root, fmt)
-        frames = [(v, fid, boxes) for split in formats.list_splits(root, fmt)
-                  for v, _, fr in _raw_frames(root, split, throwaway) for fid, boxes in sorted(fr.items())]
+        frames = [
+            (v, fid, boxes)
+            for split in formats.list_splits(root, fmt)
+            for v, _, fr in _raw_frames(root, split, throwaway)
+            for fid, boxes in sorted(fr.items())
+        ]
         picks = [frames[i] for i in _spread(len(frames), n)]
         items = []
         for v, fid, boxes in picks:
             image = next(img for i, img in enumerate(video.decode_frames(v), start=1) if i == fid)
-            items.append((image, [(b.label, b.x, b.y, b.x + b.w, b.y + b.h) for b in boxes], f"{v.stem} #{fid}"))
+            items.append(
+                (image, [(b.label, b.x, b.y, b.x + b.w, b.y + b.h) for b in boxes], f"{v.stem} #{fid}")
+            )
         return items
     records = [r for split in formats.list_splits(root, fmt) for r in formats.read_split(root, fmt, split)]
     picks = [records[i] for i in _spread(len(records), n)]
-    return [(np.asarray(Image.open(r.path).convert("RGB")), [(int(lab), *box) for lab, box in zip(r.labels, r.boxes)],
-             r.path.name) for r in picks if r.path.is_file() and formats.image_problem(r.path) is None]
+    return [
+        (
+            np.asarray(Image.open(r.path).convert("RGB")),
+            [(int(lab), *box) for lab, box in zip(r.labels, r.boxes)],
+            r.path.name,
+        )
+        for r in picks
+        if r.path.is_file() and formats.image_problem(r.path) is None
+    ]
 
 
 def _spread(total: int, n: int) -> list[int]:

@@ -25,7 +25,9 @@ from surgtui.errors import UserError, one_line
 Format = Literal["coco", "yolo", "simsurgskill"]
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 # COCO category id = label index + 1 (COCO reserves 0).
-CATEGORIES: list[dict] = [{"id": i + 1, "name": name, "supercategory": "instrument"} for i, name in enumerate(CLASS_NAMES)]
+CATEGORIES: list[dict] = [
+    {"id": i + 1, "name": name, "supercategory": "instrument"} for i, name in enumerate(CLASS_NAMES)
+]
 RAW_ANNOTATIONS = Path("annotations", "bounding_box_gt")
 RAW_VIDEOS = Path("videos", "fps1")
 EPS = 1e-3  # pixels: normalized YOLO coordinates do not round-trip exactly
@@ -68,13 +70,23 @@ def frame_file_name(case_id: int, frame_id: int) -> str:
 
 def coco_dict(images: list[dict], annotations: list[dict]) -> dict:
     """A COCO detection document with this project's two categories."""
-    return {"info": {"description": "surgtui"}, "images": images, "annotations": annotations,
-            "categories": CATEGORIES}
+    return {
+        "info": {"description": "surgtui"},
+        "images": images,
+        "annotations": annotations,
+        "categories": CATEGORIES,
+    }
 
 
 def coco_annotation(ann_id: int, image_id: int, label: int, x: float, y: float, w: float, h: float) -> dict:
-    return {"id": ann_id, "image_id": image_id, "category_id": label + 1, "bbox": [x, y, w, h],
-            "area": w * h, "iscrowd": 0}
+    return {
+        "id": ann_id,
+        "image_id": image_id,
+        "category_id": label + 1,
+        "bbox": [x, y, w, h],
+        "area": w * h,
+        "iscrowd": 0,
+    }
 
 
 # ---------------------------------------------------------------- detection
@@ -84,7 +96,11 @@ def detect_format(root: Path) -> Format:
     """Which layout `root` holds; UserError naming the directory and what was looked for if none."""
     if not root.is_dir():
         raise UserError(f"{root}: no such directory")
-    if (root / "annotations").is_dir() and (root / "images").is_dir() and any((root / "annotations").glob("*.json")):
+    if (
+        (root / "annotations").is_dir()
+        and (root / "images").is_dir()
+        and any((root / "annotations").glob("*.json"))
+    ):
         return "coco"
     if _yolo_yaml(root) is not None:
         return "yolo"
@@ -101,7 +117,11 @@ def list_splits(root: Path, fmt: Format) -> list[str]:
     if fmt == "coco":
         return sorted(p.stem for p in (root / "annotations").glob("*.json"))
     if fmt == "yolo":
-        return sorted(d.name for d in (root / "images").iterdir() if d.is_dir()) if (root / "images").is_dir() else []
+        return (
+            sorted(d.name for d in (root / "images").iterdir() if d.is_dir())
+            if (root / "images").is_dir()
+            else []
+        )
     return sorted(d.name for d in root.iterdir() if (d / RAW_ANNOTATIONS).is_dir())
 
 
@@ -111,7 +131,9 @@ def read_split(root: Path, fmt: Format, split: str, problems: Problems | None = 
         raise UserError(f"{root}: raw SimSurgSkill videos; run `surgtui data prepare {root} --out DIR` first")
     if split not in list_splits(root, fmt):
         where = root / "annotations" / f"{split}.json" if fmt == "coco" else root / "images" / split
-        raise UserError(f"{where}: split {split!r} not found; splits here: {', '.join(list_splits(root, fmt)) or 'none'}")
+        raise UserError(
+            f"{where}: split {split!r} not found; splits here: {', '.join(list_splits(root, fmt)) or 'none'}"
+        )
     return read_coco(root, split, problems) if fmt == "coco" else read_yolo(root, split, problems)
 
 
@@ -145,7 +167,9 @@ def coco_category_labels(path: Path, doc: dict) -> dict[int, int]:
     for cat in doc["categories"]:
         label = class_index(str(cat.get("name", "")))
         if label is None:
-            raise UserError(f"{path}: category {cat.get('name')!r} unknown; allowed: {', '.join(CLASS_NAMES)}")
+            raise UserError(
+                f"{path}: category {cat.get('name')!r} unknown; allowed: {', '.join(CLASS_NAMES)}"
+            )
         labels[cat["id"]] = label
     return labels
 
@@ -158,12 +182,17 @@ def _clipped_xyxy(
     x1, y1, x2, y2 = max(0.0, x), max(0.0, y), min(float(width), x + w), min(float(height), y + h)
     if x2 <= x1 or y2 <= y1:
         if problems is not None:
-            problems.add("empty_box", f"{where}: box [{x:g}, {y:g}, {w:g}, {h:g}] has no area inside the "
-                         f"{width}x{height} image; skipped")
+            problems.add(
+                "empty_box",
+                f"{where}: box [{x:g}, {y:g}, {w:g}, {h:g}] has no area inside the "
+                f"{width}x{height} image; skipped",
+            )
         return None
     if problems is not None and (x < -EPS or y < -EPS or x + w > width + EPS or y + h > height + EPS):
-        problems.add("box_outside", f"{where}: box [{x:g}, {y:g}, {w:g}, {h:g}] reaches outside the "
-                     f"{width}x{height} image; clipped")
+        problems.add(
+            "box_outside",
+            f"{where}: box [{x:g}, {y:g}, {w:g}, {h:g}] reaches outside the {width}x{height} image; clipped",
+        )
     return (x1, y1, x2, y2)
 
 
@@ -184,13 +213,28 @@ def read_coco(root: Path, split: str, problems: Problems | None = None) -> list[
             boxes[ann["image_id"]].append(box)
             classes[ann["image_id"]].append(labels[ann["category_id"]])
     images = sorted(doc["images"], key=lambda img: img["file_name"])
-    return [_record(img["id"], root / "images" / split / img["file_name"], img["width"], img["height"],
-                    boxes[img["id"]], classes[img["id"]]) for img in images]
+    return [
+        _record(
+            img["id"],
+            root / "images" / split / img["file_name"],
+            img["width"],
+            img["height"],
+            boxes[img["id"]],
+            classes[img["id"]],
+        )
+        for img in images
+    ]
 
 
 def _record(image_id: int, path: Path, width: int, height: int, boxes: list, labels: list) -> ImageRecord:
-    return ImageRecord(image_id, path, int(width), int(height), np.asarray(boxes, np.float32).reshape(-1, 4),
-                       np.asarray(labels, np.int64))
+    return ImageRecord(
+        image_id,
+        path,
+        int(width),
+        int(height),
+        np.asarray(boxes, np.float32).reshape(-1, 4),
+        np.asarray(labels, np.int64),
+    )
 
 
 # ---------------------------------------------------------------- YOLO
@@ -207,7 +251,7 @@ def source_dir(source: str) -> Path | None:
     if root.is_dir():
         return root
     what = "a file, not a directory" if root.exists() else "no such directory"
-    raise UserError(f"data.source = {source!r}: {what}; expected \"synthetic\" or a data set directory")
+    raise UserError(f'data.source = {source!r}: {what}; expected "synthetic" or a data set directory')
 
 
 def image_problem(path: Path) -> str | None:
@@ -216,7 +260,9 @@ def image_problem(path: Path) -> str | None:
 
     try:
         with Image.open(path) as im:
-            im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))  # JPEG: decode at 1/8, still to the end
+            im.draft(
+                "RGB", (max(1, im.width // 8), max(1, im.height // 8))
+            )  # JPEG: decode at 1/8, still to the end
             im.load()
     except (OSError, SyntaxError, ValueError) as exc:
         return one_line(exc)
@@ -291,9 +337,15 @@ def read_yolo(root: Path, split: str, problems: Problems | None = None) -> list[
 
 def yolo_line(label: int, x: float, y: float, w: float, h: float, width: int, height: int) -> str:
     """One YOLO label line for a pixel box (x, y top-left)."""
-    return f"{label} {(x + w / 2) / width:.10f} {(y + h / 2) / height:.10f} {w / width:.10f} {h / height:.10f}"
+    return (
+        f"{label} {(x + w / 2) / width:.10f} {(y + h / 2) / height:.10f} {w / width:.10f} {h / height:.10f}"
+    )
 
 
 def yolo_yaml_text(splits: list[str]) -> str:
-    lines = [*(f"{s}: images/{s}" for s in splits), "names:", *(f"  {i}: {n}" for i, n in enumerate(CLASS_NAMES))]
+    lines = [
+        *(f"{s}: images/{s}" for s in splits),
+        "names:",
+        *(f"  {i}: {n}" for i, n in enumerate(CLASS_NAMES)),
+    ]
     return "\n".join(lines) + "\n"

@@ -46,17 +46,27 @@ class PrepareReport:
         lines = []
         for name, s in self.splits.items():
             boxes = ", ".join(f"{c} {s.boxes[c]}" for c in CLASS_NAMES)
-            lines.append(f"{name}: {s.videos} videos ({s.resumed} already prepared), {s.images} images, boxes: {boxes}")
+            lines.append(
+                f"{name}: {s.videos} videos ({s.resumed} already prepared), {s.images} images, boxes: {boxes}"
+            )
         if self.problems.total():
-            lines += [f"dropped ({self.problems.total()}):", *(f"  {x}" for x in self.problems.lines(simsurgskill.PROBLEM_KINDS))]
+            lines += [
+                f"dropped ({self.problems.total()}):",
+                *(f"  {x}" for x in self.problems.lines(simsurgskill.PROBLEM_KINDS)),
+            ]
         if self.notes.total():
             lines += ["notes:", *(f"  {x}" for x in self.notes.lines(simsurgskill.NOTE_KINDS))]
         return lines
 
     def to_dict(self) -> dict:
-        return {"splits": {k: {"videos": s.videos, "resumed": s.resumed, "images": s.images, "boxes": dict(s.boxes)}
-                           for k, s in self.splits.items()},
-                "problems": self.problems.to_dict(), "notes": self.notes.to_dict()}
+        return {
+            "splits": {
+                k: {"videos": s.videos, "resumed": s.resumed, "images": s.images, "boxes": dict(s.boxes)}
+                for k, s in self.splits.items()
+            },
+            "problems": self.problems.to_dict(),
+            "notes": self.notes.to_dict(),
+        }
 
 
 @dataclass
@@ -67,15 +77,25 @@ class _Video:
     frames: dict[int, list[simsurgskill.FrameBox]]
 
 
-def prepare(raw_dir: Path, out_dir: Path, splits: list[str] | None = None, progress: Progress | None = None) -> PrepareReport:
+def prepare(
+    raw_dir: Path, out_dir: Path, splits: list[str] | None = None, progress: Progress | None = None
+) -> PrepareReport:
     """Prepare `splits` (default: every split found) of the raw data set in `raw_dir` into `out_dir`."""
     if formats.detect_format(raw_dir) != "simsurgskill":
-        raise UserError(f"{raw_dir}: not a raw SimSurgSkill directory; expected <split>/{formats.RAW_ANNOTATIONS}/")
+        raise UserError(
+            f"{raw_dir}: not a raw SimSurgSkill directory; expected <split>/{formats.RAW_ANNOTATIONS}/"
+        )
     found = formats.list_splits(raw_dir, "simsurgskill")
     for split in splits or []:
         if split not in found:
-            raise UserError(f"{raw_dir / split / formats.RAW_ANNOTATIONS}: split {split!r} not found; found: {', '.join(found)}")
-    jobs = [(split, path) for split in splits or found for path in simsurgskill.raw_annotation_files(raw_dir, split)]
+            raise UserError(
+                f"{raw_dir / split / formats.RAW_ANNOTATIONS}: split {split!r} not found; found: {', '.join(found)}"
+            )
+    jobs = [
+        (split, path)
+        for split in splits or found
+        for path in simsurgskill.raw_annotation_files(raw_dir, split)
+    ]
     report = PrepareReport(splits={split: SplitSummary() for split in splits or found})
     prepared: dict[str, list[_Video]] = {split: [] for split in report.splits}
     for done, (split, path) in enumerate(jobs):
@@ -101,7 +121,9 @@ def _prepare_video(annotation: Path, out_dir: Path, split: str, report: PrepareR
         return None
     video_path = simsurgskill.video_for(annotation)
     if not video_path.is_file():
-        report.problems.add("missing_video", f"{annotation.name}: no video {video_path.name}; {len(entries)} entries dropped")
+        report.problems.add(
+            "missing_video", f"{annotation.name}: no video {video_path.name}; {len(entries)} entries dropped"
+        )
         return None
     case_id = simsurgskill.case_id_of(annotation)
     image_dir = out_dir / "images" / split
@@ -110,15 +132,21 @@ def _prepare_video(annotation: Path, out_dir: Path, split: str, report: PrepareR
     record = _read_record(record_path, digest)
     summary = report.splits[split]
     summary.videos += 1
-    if record is not None and all((image_dir / formats.frame_file_name(case_id, f)).is_file() for f in record["written"]):
+    if record is not None and all(
+        (image_dir / formats.frame_file_name(case_id, f)).is_file() for f in record["written"]
+    ):
         summary.resumed += 1
         width, height, frame_count = record["width"], record["height"], record["frame_count"]
-        frames = simsurgskill.frames_in_video(annotation, entries, frame_count, width, height, report.problems, report.notes)
+        frames = simsurgskill.frames_in_video(
+            annotation, entries, frame_count, width, height, report.problems, report.notes
+        )
         return _Video(case_id, width, height, {f: frames[f] for f in record["written"]})
     try:
         width, height = video.video_size(video_path)
         frame_count = video.count_frames(video_path)
-        frames = simsurgskill.frames_in_video(annotation, entries, frame_count, width, height, report.problems, report.notes)
+        frames = simsurgskill.frames_in_video(
+            annotation, entries, frame_count, width, height, report.problems, report.notes
+        )
         image_dir.mkdir(parents=True, exist_ok=True)
         written = []
         for frame_id, image in enumerate(video.decode_frames(video_path), start=1):
@@ -126,15 +154,26 @@ def _prepare_video(annotation: Path, out_dir: Path, split: str, report: PrepareR
                 save_jpeg(image_dir / formats.frame_file_name(case_id, frame_id), image)
                 written.append(frame_id)
     except video.DECODE_ERRORS as e:
-        report.problems.add("unreadable_video", f"{video_path.name}: cannot decode ({e}); {len(entries)} entries dropped")
+        report.problems.add(
+            "unreadable_video", f"{video_path.name}: cannot decode ({e}); {len(entries)} entries dropped"
+        )
         return None
     lost = sorted(set(frames) - set(written))
     if lost:
         boxes = sum(len(frames[f]) for f in lost)
-        report.problems.add("unreadable_video", f"{video_path.name}: frames {lost[0]}..{lost[-1]} did not decode; "
-                            f"{boxes} boxes dropped", boxes)
-    record = {"version": RECORD_VERSION, "digest": digest, "width": width, "height": height,
-              "frame_count": frame_count, "written": written}
+        report.problems.add(
+            "unreadable_video",
+            f"{video_path.name}: frames {lost[0]}..{lost[-1]} did not decode; {boxes} boxes dropped",
+            boxes,
+        )
+    record = {
+        "version": RECORD_VERSION,
+        "digest": digest,
+        "width": width,
+        "height": height,
+        "frame_count": frame_count,
+        "written": written,
+    }
     write_text(record_path, json.dumps(record))
     return _Video(case_id, width, height, {f: frames[f] for f in written})
 
@@ -145,7 +184,11 @@ def _read_record(path: Path, digest: str) -> dict | None:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
-    ok = isinstance(record, dict) and record.get("version") == RECORD_VERSION and record.get("digest") == digest
+    ok = (
+        isinstance(record, dict)
+        and record.get("version") == RECORD_VERSION
+        and record.get("digest") == digest
+    )
     return record if ok else None
 
 
@@ -154,10 +197,20 @@ def _write_coco(out_dir: Path, split: str, videos: list[_Video], summary: SplitS
     for v in sorted(videos, key=lambda v: v.case_id):
         for frame_id in sorted(v.frames):
             image_id = len(images) + 1
-            images.append({"id": image_id, "file_name": formats.frame_file_name(v.case_id, frame_id),
-                           "width": v.width, "height": v.height, "case_id": v.case_id, "frame_id": frame_id})
+            images.append(
+                {
+                    "id": image_id,
+                    "file_name": formats.frame_file_name(v.case_id, frame_id),
+                    "width": v.width,
+                    "height": v.height,
+                    "case_id": v.case_id,
+                    "frame_id": frame_id,
+                }
+            )
             for b in v.frames[frame_id]:
-                annotations.append(formats.coco_annotation(len(annotations) + 1, image_id, b.label, b.x, b.y, b.w, b.h))
+                annotations.append(
+                    formats.coco_annotation(len(annotations) + 1, image_id, b.label, b.x, b.y, b.w, b.h)
+                )
                 summary.boxes[CLASS_NAMES[b.label]] += 1
     summary.images = len(images)
     (out_dir / "images" / split).mkdir(parents=True, exist_ok=True)

@@ -127,7 +127,10 @@ def _parse_entry(raw: object, where: str, problems: Problems) -> tuple | None:
         return None
     label = formats.class_index(str(raw["obj_class"]))
     if label is None:
-        problems.add("unknown_class", f"{where}: obj_class: {raw['obj_class']!r} unknown; allowed: {RAW_CLASS_SPELLINGS}")
+        problems.add(
+            "unknown_class",
+            f"{where}: obj_class: {raw['obj_class']!r} unknown; allowed: {RAW_CLASS_SPELLINGS}",
+        )
         return None
     coordinate = raw["coordinate"]
     if isinstance(coordinate, str):  # the challenge stores it as JSON text inside the JSON
@@ -137,7 +140,10 @@ def _parse_entry(raw: object, where: str, problems: Problems) -> tuple | None:
             problems.add("bad_coordinate", f"{where}: coordinate: not valid JSON")
             return None
     if not isinstance(coordinate, dict) or not all(_is_number(coordinate.get(k)) for k in "hwxy"):
-        problems.add("bad_coordinate", f'{where}: coordinate: expected numbers "h", "w", "x", "y", got {raw["coordinate"]!r}')
+        problems.add(
+            "bad_coordinate",
+            f'{where}: coordinate: expected numbers "h", "w", "x", "y", got {raw["coordinate"]!r}',
+        )
         return None
     x, y, w, h = (float(coordinate[k]) for k in "xywh")
     if w <= 0 or h <= 0:
@@ -147,14 +153,23 @@ def _parse_entry(raw: object, where: str, problems: Problems) -> tuple | None:
 
 
 def frames_in_video(
-    path: Path, entries: list[RawEntry], frame_count: int, width: int, height: int, problems: Problems, notes: Problems
+    path: Path,
+    entries: list[RawEntry],
+    frame_count: int,
+    width: int,
+    height: int,
+    problems: Problems,
+    notes: Problems,
 ) -> dict[int, list[FrameBox]]:
     """frame_id → clipped boxes, for the frames of a `frame_count`-frame width×height video that entries name."""
     frames: dict[int, list[FrameBox]] = {}
     for e in entries:
         where = f'{path.name}: entry "{e.key}"'
         if e.frame_id > frame_count:
-            problems.add("frame_beyond_video", f"{where}: frame_id {e.frame_id} beyond the video's {frame_count} frames")
+            problems.add(
+                "frame_beyond_video",
+                f"{where}: frame_id {e.frame_id} beyond the video's {frame_count} frames",
+            )
             continue
         boxes = frames.setdefault(e.frame_id, [])
         if e.label is None:
@@ -163,13 +178,21 @@ def frames_in_video(
         x1, y1 = max(0.0, e.x), max(0.0, e.y)
         x2, y2 = min(float(width), e.x + e.w), min(float(height), e.y + e.h)
         if x2 <= x1 or y2 <= y1:
-            problems.add("outside_frame", f"{where}: box x={e.x:g} y={e.y:g} w={e.w:g} h={e.h:g} "
-                         f"lies outside the {width}x{height} frame")
+            problems.add(
+                "outside_frame",
+                f"{where}: box x={e.x:g} y={e.y:g} w={e.w:g} h={e.h:g} "
+                f"lies outside the {width}x{height} frame",
+            )
             continue
         if (x1, y1, x2, y2) != (e.x, e.y, e.x + e.w, e.y + e.h):
-            notes.add("clipped", f"{where}: box x={e.x:g} y={e.y:g} w={e.w:g} h={e.h:g} clipped to the {width}x{height} frame")
+            notes.add(
+                "clipped",
+                f"{where}: box x={e.x:g} y={e.y:g} w={e.w:g} h={e.h:g} clipped to the {width}x{height} frame",
+            )
         boxes.append(FrameBox(e.label, x1, y1, x2 - x1, y2 - y1))
     unnamed = frame_count - len(frames)
     if unnamed > 0:
-        notes.add("unannotated_frames", f"{path.name}: {unnamed} of {frame_count} frames have no entry", unnamed)
+        notes.add(
+            "unannotated_frames", f"{path.name}: {unnamed} of {frame_count} frames have no entry", unnamed
+        )
     return frames

@@ -79,8 +79,10 @@ def _vessels(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     layer = Image.new("L", (w, h), 0)
     draw = ImageDraw.Draw(layer)
     step = max(2.0, w / 40)
-    walks = [(rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0, 2 * math.pi), rng.uniform(1.5, 4.0))
-             for _ in range(int(rng.integers(3, 8)))]
+    walks = [
+        (rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0, 2 * math.pi), rng.uniform(1.5, 4.0))
+        for _ in range(int(rng.integers(3, 8)))
+    ]
     while walks:
         x, y, angle, width = walks.pop()
         points = [(x, y)]
@@ -90,7 +92,9 @@ def _vessels(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
             points.append((x, y))
             if width > 1.2 and rng.random() < 0.08:  # a thinner side branch
                 walks.append((x, y, angle + rng.choice([-1, 1]) * rng.uniform(0.5, 1.2), width * 0.6))
-        draw.line(points, fill=int(rng.uniform(110, 200)), width=max(1, round(width * w / 640)), joint="curve")
+        draw.line(
+            points, fill=int(rng.uniform(110, 200)), width=max(1, round(width * w / 640)), joint="curve"
+        )
     return np.asarray(layer.filter(ImageFilter.GaussianBlur(1)), dtype=np.float32)[:, :, None] / 255
 
 
@@ -180,8 +184,11 @@ def _driver(rng: np.random.Generator, width: int, height: int, side: str) -> tup
     """A needle driver entering from `side`: black shaft, metal wrist, two jaws. Returns (layer, grip point)."""
     sw = rng.uniform(0.035, 0.055) * width
     tip = rng.uniform([0.2 * width, 0.2 * height], [0.8 * width, 0.85 * height])
-    along = {"left": (-sw, rng.uniform(0.1, 1.1) * height), "right": (width + sw, rng.uniform(0.1, 1.1) * height),
-             "top": (rng.uniform(0.05, 0.95) * width, -sw)}[side]
+    along = {
+        "left": (-sw, rng.uniform(0.1, 1.1) * height),
+        "right": (width + sw, rng.uniform(0.1, 1.1) * height),
+        "top": (rng.uniform(0.05, 0.95) * width, -sw),
+    }[side]
     entry = np.array(along)
     d = (tip - entry) / max(np.linalg.norm(tip - entry), 1e-6)
     n = np.array([-d[1], d[0]])
@@ -190,7 +197,12 @@ def _driver(rng: np.random.Generator, width: int, height: int, side: str) -> tup
     shaft_end = wrist_end - d * wrist_len
     start = entry - d * sw
     shaft = [start + n * sw / 2, shaft_end + n * sw / 2, shaft_end - n * sw / 2, start - n * sw / 2]
-    wrist = [shaft_end + n * 0.42 * sw, wrist_end + n * 0.36 * sw, wrist_end - n * 0.36 * sw, shaft_end - n * 0.42 * sw]
+    wrist = [
+        shaft_end + n * 0.42 * sw,
+        wrist_end + n * 0.36 * sw,
+        wrist_end - n * 0.36 * sw,
+        shaft_end - n * 0.42 * sw,
+    ]
     opening = rng.uniform(0, math.radians(25))
     jaws = []
     for j in (-1, 1):
@@ -199,7 +211,9 @@ def _driver(rng: np.random.Generator, width: int, height: int, side: str) -> tup
         nj = np.array([-dj[1], dj[0]])
         base = wrist_end + n * j * 0.14 * sw
         end = base + dj * jaw_len
-        jaws.append([base + nj * 0.17 * sw, end + nj * 0.05 * sw, end - nj * 0.05 * sw, base - nj * 0.17 * sw])
+        jaws.append(
+            [base + nj * 0.17 * sw, end + nj * 0.05 * sw, end - nj * 0.05 * sw, base - nj * 0.17 * sw]
+        )
     grip = wrist_end + d * jaw_len * rng.uniform(0.35, 0.6)
     crop = _crop_of(np.array(shaft + wrist + jaws[0] + jaws[1]), 1, width, height)
     if crop is None:
@@ -219,8 +233,11 @@ def _driver(rng: np.random.Generator, width: int, height: int, side: str) -> tup
     stripe = np.exp(-(((lateral - 0.4) / 0.15) ** 2))[:, :, None].astype(np.float32)
     dark = np.array([rng.uniform(30, 55)] * 3, np.float32) + (0, 0, rng.uniform(0, 12))
     metal = np.array([rng.uniform(140, 185)] * 3, np.float32)
-    colour = np.where(shaft_mask[:, :, None], dark * (0.4 + 0.6 * cylinder) + 110 * stripe,
-                      metal * (0.45 + 0.55 * cylinder) + 60 * stripe)
+    colour = np.where(
+        shaft_mask[:, :, None],
+        dark * (0.4 + 0.6 * cylinder) + 110 * stripe,
+        metal * (0.45 + 0.55 * cylinder) + 60 * stripe,
+    )
     layer = _Layer(x0, y0, shaft_mask | wrist_mask | jaw_mask, colour.astype(np.float32), DRIVER, side)
     return layer, grip
 
@@ -251,7 +268,9 @@ def _shadow(frame: np.ndarray, layer: _Layer, offset: tuple[int, int], strength:
     """Darken the frame under `layer`'s mask, shifted by `offset` and blurred (light from the endoscope)."""
     pad = math.ceil(2 * blur)
     h, w = layer.mask.shape
-    soft = Image.fromarray(np.pad(layer.mask, pad).astype(np.uint8) * 255).filter(ImageFilter.GaussianBlur(blur))
+    soft = Image.fromarray(np.pad(layer.mask, pad).astype(np.uint8) * 255).filter(
+        ImageFilter.GaussianBlur(blur)
+    )
     alpha = np.asarray(soft, np.float32) / 255 * strength
     fx0, fy0 = layer.x0 - pad + offset[0], layer.y0 - pad + offset[1]
     height, width = frame.shape[:2]
@@ -316,6 +335,14 @@ def _visible_boxes(layers: list[_Layer], width: int, height: int) -> list[Box]:
         if layer.cls is None or visible.sum() < MIN_VISIBLE_PIXELS:
             continue
         rows, cols = np.flatnonzero(visible.any(1)), np.flatnonzero(visible.any(0))
-        boxes.append(Box(layer.cls, layer.x0 + int(cols[0]), layer.y0 + int(rows[0]),
-                         int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1), layer.orientation))
+        boxes.append(
+            Box(
+                layer.cls,
+                layer.x0 + int(cols[0]),
+                layer.y0 + int(rows[0]),
+                int(cols[-1] - cols[0] + 1),
+                int(rows[-1] - rows[0] + 1),
+                layer.orientation,
+            )
+        )
     return boxes[::-1]

@@ -36,7 +36,11 @@ class SynthVideo:
 
 def plan_videos(splits: list[str], videos: int, frames: int) -> list[SynthVideo]:
     """`videos` videos of `frames` frames per split; case ids 1, 2, ... over the splits in the order given."""
-    return [SynthVideo(split, i, n * videos + i + 1, frames) for n, split in enumerate(splits) for i in range(videos)]
+    return [
+        SynthVideo(split, i, n * videos + i + 1, frames)
+        for n, split in enumerate(splits)
+        for i in range(videos)
+    ]
 
 
 def plan_frames(counts: dict[str, int], frames_per_video: int) -> list[SynthVideo]:
@@ -58,13 +62,21 @@ def _targets(layout: str, split: str) -> list[str]:
 
 
 def write_synthetic(
-    out: Path, layout: str, plan: list[SynthVideo], width: int, height: int, seed: int, progress: Progress | None = None
+    out: Path,
+    layout: str,
+    plan: list[SynthVideo],
+    width: int,
+    height: int,
+    seed: int,
+    progress: Progress | None = None,
 ) -> None:
     """Generate the videos of `plan` into `out` in `layout`."""
     if layout not in LAYOUTS:
         raise UserError(f"--layout {layout!r} unknown; allowed: {', '.join(LAYOUTS)}")
     if layout == "simsurgskill" and (width % 2 or height % 2):
-        raise UserError(f"--size {width}x{height}: the simsurgskill layout needs an even width and height (yuv420p)")
+        raise UserError(
+            f"--size {width}x{height}: the simsurgskill layout needs an even width and height (yuv420p)"
+        )
     splits = list(dict.fromkeys(v.split for v in plan))
     for split in splits:
         for target in _targets(layout, split):
@@ -95,10 +107,19 @@ def write_synthetic(
 
 def _raw_entry(case_id: int, frame_id: int, box: Box | None) -> dict:
     """One SimSurgSkill annotation entry; a frame with no objects gets one entry with objects = false."""
-    coordinate = json.dumps({"h": box.h, "w": box.w, "x": box.x, "y": box.y}, separators=(",", ":")) if box else ""
-    return {"obj_class": box.cls.replace("_", " ") if box else "", "label_type": "box", "coordinate": coordinate,
-            "orientation": box.orientation if box else "", "frame_id": float(frame_id), "objects": box is not None,
-            "case_id": case_id, "fps": 1}
+    coordinate = (
+        json.dumps({"h": box.h, "w": box.w, "x": box.x, "y": box.y}, separators=(",", ":")) if box else ""
+    )
+    return {
+        "obj_class": box.cls.replace("_", " ") if box else "",
+        "label_type": "box",
+        "coordinate": coordinate,
+        "orientation": box.orientation if box else "",
+        "frame_id": float(frame_id),
+        "objects": box is not None,
+        "case_id": case_id,
+        "fps": 1,
+    }
 
 
 def _write_raw_video(tmp: Path, video: SynthVideo, rendered: Iterator[tuple[np.ndarray, list[Box]]]) -> None:
@@ -112,13 +133,23 @@ def _write_raw_video(tmp: Path, video: SynthVideo, rendered: Iterator[tuple[np.n
             entries.extend(_raw_entry(video.case_id, frame_id, b) for b in boxes or [None])
             yield image
 
-    encode_video(split_dir / formats.RAW_VIDEOS / formats.video_file_name(video.case_id), images_noting_boxes())
+    encode_video(
+        split_dir / formats.RAW_VIDEOS / formats.video_file_name(video.case_id), images_noting_boxes()
+    )
     doc = {str(i): entry for i, entry in enumerate(entries)}
-    write_text(split_dir / formats.RAW_ANNOTATIONS / formats.annotation_file_name(video.case_id), json.dumps(doc, indent=1))
+    write_text(
+        split_dir / formats.RAW_ANNOTATIONS / formats.annotation_file_name(video.case_id),
+        json.dumps(doc, indent=1),
+    )
 
 
 def _write_images(
-    tmp: Path, layout: str, video: SynthVideo, rendered: Iterator[tuple[np.ndarray, list[Box]]], width: int, height: int
+    tmp: Path,
+    layout: str,
+    video: SynthVideo,
+    rendered: Iterator[tuple[np.ndarray, list[Box]]],
+    width: int,
+    height: int,
 ) -> list[tuple[str, list[Box]]]:
     """Save the JPEGs (and YOLO label files); return (file name, boxes) per frame for the COCO file."""
     image_dir, label_dir = tmp / "images" / video.split, tmp / "labels" / video.split
@@ -130,16 +161,24 @@ def _write_images(
         labelled.append((name, boxes))
         if layout == "yolo":
             label_dir.mkdir(parents=True, exist_ok=True)
-            lines = [formats.yolo_line(formats.class_index(b.cls), b.x, b.y, b.w, b.h, width, height) for b in boxes]
+            lines = [
+                formats.yolo_line(formats.class_index(b.cls), b.x, b.y, b.w, b.h, width, height)
+                for b in boxes
+            ]
             write_text(label_dir / f"{Path(name).stem}.txt", "".join(f"{line}\n" for line in lines))
     return labelled
 
 
-def _write_coco_json(tmp: Path, split: str, labelled: list[tuple[str, list[Box]]], width: int, height: int) -> None:
+def _write_coco_json(
+    tmp: Path, split: str, labelled: list[tuple[str, list[Box]]], width: int, height: int
+) -> None:
     images, annotations = [], []
     for image_id, (name, boxes) in enumerate(labelled, start=1):
         images.append({"id": image_id, "file_name": name, "width": width, "height": height})
         for b in boxes:
-            annotations.append(formats.coco_annotation(len(annotations) + 1, image_id, formats.class_index(b.cls),
-                                                       b.x, b.y, b.w, b.h))
+            annotations.append(
+                formats.coco_annotation(
+                    len(annotations) + 1, image_id, formats.class_index(b.cls), b.x, b.y, b.w, b.h
+                )
+            )
     write_text(tmp / "annotations" / f"{split}.json", json.dumps(formats.coco_dict(images, annotations)))

@@ -25,7 +25,10 @@ MUTATION_PROB, MUTATION_SIGMA = 0.9, 0.1  # YOLOv5's evolution settings
 
 def _ratio_metric(wh: np.ndarray, k: np.ndarray) -> np.ndarray:
     """YOLOv5's `[N, K]` fit of box to anchor: the worse of the two side ratios, each taken as <= 1."""
-    rw, rh = wh[:, :1] / k[None, :, 0], wh[:, 1:] / k[None, :, 1]  # two [N, K] arrays: faster than one [N, K, 2]
+    rw, rh = (
+        wh[:, :1] / k[None, :, 0],
+        wh[:, 1:] / k[None, :, 1],
+    )  # two [N, K] arrays: faster than one [N, K, 2]
     return np.minimum(np.minimum(rw, 1 / rw), np.minimum(rh, 1 / rh))
 
 
@@ -38,8 +41,9 @@ def _threshold(thr: float) -> float:
     return thr if thr > 0 else DEFAULT_THR
 
 
-def best_possible_recall(wh: np.ndarray | torch.Tensor, anchors: np.ndarray | torch.Tensor,
-                         thr: float) -> tuple[float, float]:
+def best_possible_recall(
+    wh: np.ndarray | torch.Tensor, anchors: np.ndarray | torch.Tensor, thr: float
+) -> tuple[float, float]:
     """(BPR, anchors above threshold) of `[N, 2]` box sizes against `[K, 2]` or `[S, A, 2]` anchors.
 
     A box can be learned by an anchor when both side ratios are within `thr` (the loss's
@@ -80,8 +84,14 @@ def _kmeans(points: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return c
 
 
-def kmean_anchors(wh: np.ndarray | torch.Tensor, n: int = 9, img_size: int = 640, thr: float = DEFAULT_THR,
-                  gen: int = 1000, seed: int = 0) -> np.ndarray:
+def kmean_anchors(
+    wh: np.ndarray | torch.Tensor,
+    n: int = 9,
+    img_size: int = 640,
+    thr: float = DEFAULT_THR,
+    gen: int = 1000,
+    seed: int = 0,
+) -> np.ndarray:
     """`[n, 2]` anchors fitted to `[N, 2]` box sizes (input pixels), sorted by area, smallest first.
 
     YOLOv5's autoanchor: k-means on whitened sizes (sizes divided by their standard deviation)
@@ -102,8 +112,13 @@ def kmean_anchors(wh: np.ndarray | torch.Tensor, n: int = 9, img_size: int = 640
     for _ in range(gen):
         v = np.ones_like(k)
         while (v == 1).all():  # a mutation must change something
-            v = ((rng.random(k.shape) < MUTATION_PROB) * rng.random() * rng.standard_normal(k.shape)
-                 * MUTATION_SIGMA + 1).clip(0.3, 3.0)
+            v = (
+                (rng.random(k.shape) < MUTATION_PROB)
+                * rng.random()
+                * rng.standard_normal(k.shape)
+                * MUTATION_SIGMA
+                + 1
+            ).clip(0.3, 3.0)
         kg = (k * v).clip(MIN_BOX_PX, img_size).astype(np.float32)
         fg = _fitness(wh, kg, inv_thr)
         if fg > f:
@@ -118,13 +133,20 @@ def dataset_wh(records: Sequence[ImageRecord], img_size: int, seed: int = 0) -> 
     stands in for scale augmentation), drawn from `seed`, so the result is reproducible.
     """
     rng = np.random.default_rng(seed)
-    sizes = [(r.boxes[:, 2:4] - r.boxes[:, 0:2]) * (img_size / max(r.width, r.height)) * rng.uniform(*AUG_SCALE)
-             for r in records]
+    sizes = [
+        (r.boxes[:, 2:4] - r.boxes[:, 0:2]) * (img_size / max(r.width, r.height)) * rng.uniform(*AUG_SCALE)
+        for r in records
+    ]
     return np.concatenate(sizes).astype(np.float32).reshape(-1, 2) if sizes else np.zeros((0, 2), np.float32)
 
 
-def check_anchors(wh: np.ndarray | torch.Tensor, anchors: torch.Tensor, thr: float, autoanchor: bool,
-                  log: Callable[[str, str], object]) -> torch.Tensor | None:
+def check_anchors(
+    wh: np.ndarray | torch.Tensor,
+    anchors: torch.Tensor,
+    thr: float,
+    autoanchor: bool,
+    log: Callable[[str, str], object],
+) -> torch.Tensor | None:
     """Check `[S, A, 2]` anchors against the training boxes; new anchors shaped like them, or None to keep them.
 
     Logs the BPR of the current anchors (`log(level, message)`). Under 0.98 with `autoanchor`,
@@ -137,13 +159,19 @@ def check_anchors(wh: np.ndarray | torch.Tensor, anchors: torch.Tensor, thr: flo
         log("info", "anchors: no boxes in the training set to check the priors against")
         return None
     bpr, aat = best_possible_recall(wh, anchors, t)
-    log("info", f"anchors: best possible recall {bpr:.3f} ({aat:.1f} anchors/box above 1/{t:g}) "
-                "with the current priors")
+    log(
+        "info",
+        f"anchors: best possible recall {bpr:.3f} ({aat:.1f} anchors/box above 1/{t:g}) "
+        "with the current priors",
+    )
     if bpr >= BPR_THRESHOLD:
         return None
     if not autoanchor:
-        log("warning", f"anchors: best possible recall {bpr:.3f} < {BPR_THRESHOLD}: the anchors fit these boxes "
-                       "poorly; set model.autoanchor = true to fit anchors to the data")
+        log(
+            "warning",
+            f"anchors: best possible recall {bpr:.3f} < {BPR_THRESHOLD}: the anchors fit these boxes "
+            "poorly; set model.autoanchor = true to fit anchors to the data",
+        )
         return None
     if not (wh >= MIN_BOX_PX).any():
         log("warning", f"anchors: every box is under {MIN_BOX_PX:g} px; keeping the priors")
@@ -152,10 +180,16 @@ def check_anchors(wh: np.ndarray | torch.Tensor, anchors: torch.Tensor, thr: flo
     new = kmean_anchors(wh, n=anchors.numel() // 2, img_size=math.ceil(wh.max()), thr=t)
     new_bpr, new_aat = best_possible_recall(wh, new, t)
     if new_bpr <= bpr:
-        log("info", f"anchors: fitted anchors reach best possible recall {new_bpr:.3f}, no better; "
-                    "keeping the priors")
+        log(
+            "info",
+            f"anchors: fitted anchors reach best possible recall {new_bpr:.3f}, no better; "
+            "keeping the priors",
+        )
         return None
     sizes = ", ".join(f"{w:.0f}x{h:.0f}" for w, h in new.tolist())
-    log("info", f"anchors: fitted anchors reach best possible recall {new_bpr:.3f} "
-                f"({new_aat:.1f} anchors/box above 1/{t:g}): {sizes}")
+    log(
+        "info",
+        f"anchors: fitted anchors reach best possible recall {new_bpr:.3f} "
+        f"({new_aat:.1f} anchors/box above 1/{t:g}): {sizes}",
+    )
     return torch.tensor(new, dtype=anchors.dtype, device=anchors.device).view_as(anchors)

@@ -136,7 +136,9 @@ def assign(
     frac, inv = gxy % 1, (sizes - gxy) % 1
     near_lo = (frac < 0.5) & (gxy > 1)
     near_hi = (inv < 0.5) & ((sizes - gxy) > 1)
-    use = torch.stack((torch.ones_like(near_lo[:, 0]), near_lo[:, 0], near_lo[:, 1], near_hi[:, 0], near_hi[:, 1]))
+    use = torch.stack(
+        (torch.ones_like(near_lo[:, 0]), near_lo[:, 0], near_lo[:, 1], near_hi[:, 0], near_hi[:, 1])
+    )
     rep, idx = use.nonzero(as_tuple=True)  # [5, P] -> which offset, which pair
     offsets = _OFFSETS.to(device)[rep]
     gxy, gwh = gxy[idx], gwh[idx]

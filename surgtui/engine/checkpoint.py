@@ -69,7 +69,9 @@ class _WriteErrors:
         self.fh.flush()
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict[str, Any]:
+def load_checkpoint(
+    path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False
+) -> dict[str, Any]:
     """A checkpoint as saved; a missing, truncated or foreign file is a UserError naming it."""
     path = Path(path)
     if not path.is_file():

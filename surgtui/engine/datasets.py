@@ -49,8 +49,13 @@ class DetectionDataset(Dataset):
     mosaic with that probability (`uses_mosaic`).
     """
 
-    def __init__(self, records: list[formats.ImageRecord], img_size: int, augment: AugmentConfig | None = None,
-                 rect: bool = False) -> None:
+    def __init__(
+        self,
+        records: list[formats.ImageRecord],
+        img_size: int,
+        augment: AugmentConfig | None = None,
+        rect: bool = False,
+    ) -> None:
         self.records = records
         self.img_size = img_size
         self.rect = rect
@@ -67,7 +72,9 @@ class DetectionDataset(Dataset):
         square's pixels (a square mosaic step cost 2.3x a rect one on CPU).
         """
         if self._mosaic_canvas is None:
-            sizes = Counter(letterbox_canvas(r.width, r.height, self.img_size, self.rect) for r in self.records)
+            sizes = Counter(
+                letterbox_canvas(r.width, r.height, self.img_size, self.rect) for r in self.records
+            )
             self._mosaic_canvas = sizes.most_common(1)[0][0] if sizes else (self.img_size, self.img_size)
         return self._mosaic_canvas
 
@@ -88,8 +95,11 @@ class DetectionDataset(Dataset):
         r = self.records[i]
         canvas, scale, pad_x, pad_y, orig_size = letterbox(r.path, self.img_size, self.rect)
         _check_size(r, orig_size)
-        boxes = tv_tensors.BoundingBoxes(torch.from_numpy(r.boxes * scale) + torch.tensor([pad_x, pad_y] * 2),
-                                         format="XYXY", canvas_size=(canvas.height, canvas.width))
+        boxes = tv_tensors.BoundingBoxes(
+            torch.from_numpy(r.boxes * scale) + torch.tensor([pad_x, pad_y] * 2),
+            format="XYXY",
+            canvas_size=(canvas.height, canvas.width),
+        )
         target = {"boxes": boxes, "labels": torch.from_numpy(r.labels)}
         if self.transforms is not None:
             image, target = self.transforms(canvas, target)
@@ -110,8 +120,10 @@ class DetectionDataset(Dataset):
             boxes.append(torch.from_numpy(r.boxes) * scale)
         w, h = self.mosaic_canvas
         canvas, xyxy = mosaic4(images, boxes, s, aug.scale, aug.translate, (w, h))
-        target = {"boxes": tv_tensors.BoundingBoxes(xyxy, format="XYXY", canvas_size=(h, w)),
-                  "labels": torch.cat([torch.from_numpy(self.records[j].labels) for j in picks])}
+        target = {
+            "boxes": tv_tensors.BoundingBoxes(xyxy, format="XYXY", canvas_size=(h, w)),
+            "labels": torch.cat([torch.from_numpy(self.records[j].labels) for j in picks]),
+        }
         image, target = self.mosaic_transforms(canvas, target)
         return _item(image, target, self.records[i], (h, w), (1.0, 0, 0))
 
@@ -127,18 +139,34 @@ class DetectionDataset(Dataset):
             width, height = letterbox_canvas(r.width, r.height, s, self.rect)
             images.append({"id": r.id, "file_name": r.path.name, "width": width, "height": height})
             for (x1, y1, x2, y2), label in zip(r.boxes.tolist(), r.labels.tolist()):
-                annotations.append(formats.coco_annotation(len(annotations) + 1, r.id, label, x1 * scale + pad_x,
-                                                           y1 * scale + pad_y, (x2 - x1) * scale, (y2 - y1) * scale))
+                annotations.append(
+                    formats.coco_annotation(
+                        len(annotations) + 1,
+                        r.id,
+                        label,
+                        x1 * scale + pad_x,
+                        y1 * scale + pad_y,
+                        (x2 - x1) * scale,
+                        (y2 - y1) * scale,
+                    )
+                )
         return formats.coco_dict(images, annotations)
 
 
 def _check_size(r: formats.ImageRecord, orig_size: tuple[int, int]) -> None:
     if orig_size != (r.height, r.width):
-        raise UserError(f"{r.path}: image is {orig_size[1]}x{orig_size[0]} but its annotations say {r.width}x{r.height}")
+        raise UserError(
+            f"{r.path}: image is {orig_size[1]}x{orig_size[0]} but its annotations say {r.width}x{r.height}"
+        )
 
 
-def _item(image: torch.Tensor, target: dict, r: formats.ImageRecord, orig_size: tuple[int, int],
-          geometry: tuple[float, int, int]) -> tuple[torch.Tensor, dict]:
+def _item(
+    image: torch.Tensor,
+    target: dict,
+    r: formats.ImageRecord,
+    orig_size: tuple[int, int],
+    geometry: tuple[float, int, int],
+) -> tuple[torch.Tensor, dict]:
     return image.as_subclass(torch.Tensor).float().div_(255), {
         "boxes": target["boxes"].as_subclass(torch.Tensor).float(),
         "labels": target["labels"],
@@ -158,9 +186,15 @@ def collate(batch: list[tuple[torch.Tensor, dict]]) -> tuple[torch.Tensor, list[
     images, targets = zip(*batch)
     h = max(im.shape[-2] for im in images)
     w = max(im.shape[-1] for im in images)
-    grey = (torch.tensor(PAD_VALUE, dtype=torch.float32) / 255).item()  # the same float32 as a 114 pixel / 255
-    padded = [im if im.shape[-2:] == (h, w) else
-              torch.nn.functional.pad(im, (0, w - im.shape[-1], 0, h - im.shape[-2]), value=grey) for im in images]
+    grey = (
+        torch.tensor(PAD_VALUE, dtype=torch.float32) / 255
+    ).item()  # the same float32 as a 114 pixel / 255
+    padded = [
+        im
+        if im.shape[-2:] == (h, w)
+        else torch.nn.functional.pad(im, (0, w - im.shape[-1], 0, h - im.shape[-2]), value=grey)
+        for im in images
+    ]
     return default_collate(padded), list(targets)  # stacks straight into shared memory inside a worker
 
 
@@ -171,11 +205,15 @@ def _resolve_source(data: DataConfig) -> tuple[Path, formats.Format, str, str]:
         return synthetic_dataset(data.synthetic, cache_root(data.cache_dir)), "coco", TRAIN_SPLIT, VAL_SPLIT
     found = formats.detect_format(root)
     if found == "simsurgskill":
-        raise UserError(f"data.source = {data.source!r}: raw SimSurgSkill videos; run "
-                        f"`surgtui data prepare {root} --out DIR` and point data.source at DIR")
+        raise UserError(
+            f"data.source = {data.source!r}: raw SimSurgSkill videos; run "
+            f"`surgtui data prepare {root} --out DIR` and point data.source at DIR"
+        )
     wanted = "coco" if data.format == "simsurgskill" else data.format  # a prepared SimSurgSkill set is COCO
     if wanted not in ("auto", found):
-        raise UserError(f"data.format = {data.format!r} but {root} holds a {found} layout; set data.format = \"auto\"")
+        raise UserError(
+            f'data.format = {data.format!r} but {root} holds a {found} layout; set data.format = "auto"'
+        )
     return root, found, data.train_split, data.val_split
 
 
@@ -185,5 +223,7 @@ def build_datasets(exp: Experiment) -> tuple[DetectionDataset, DetectionDataset]
     root, fmt, train_split, val_split = _resolve_source(exp.data)
     augment = exp.data.augment if exp.data.augment.enabled else None
     size, rect = exp.model.img_size, exp.data.rect
-    return (DetectionDataset(formats.read_split(root, fmt, train_split), size, augment, rect),
-            DetectionDataset(formats.read_split(root, fmt, val_split), size, rect=rect))
+    return (
+        DetectionDataset(formats.read_split(root, fmt, train_split), size, augment, rect),
+        DetectionDataset(formats.read_split(root, fmt, val_split), size, rect=rect),
+    )

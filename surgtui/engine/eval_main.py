@@ -39,7 +39,13 @@ from surgtui.engine.evaluate import evaluate
 from surgtui.engine.predict import EXIT_OK, ProgressBar, load_model, main_wrapper, resolve_device
 from surgtui.errors import UserError
 
-METRIC_LABELS = {"map50": "mAP50", "map50_95": "mAP50-95", "precision": "P", "recall": "R", "mean_iou": "mean IoU"}
+METRIC_LABELS = {
+    "map50": "mAP50",
+    "map50_95": "mAP50-95",
+    "precision": "P",
+    "recall": "R",
+    "mean_iou": "mean IoU",
+}
 
 
 def resolve_split(exp: Experiment, data: str | None, split: str | None) -> tuple[Path, str, str, str]:
@@ -51,14 +57,23 @@ def resolve_split(exp: Experiment, data: str | None, split: str | None) -> tuple
     if data == SYNTHETIC:
         chosen = split or VAL_SPLIT
         if chosen not in (TRAIN_SPLIT, VAL_SPLIT):
-            raise UserError(f"--split {chosen!r}: the synthetic set has the splits {TRAIN_SPLIT} and {VAL_SPLIT}")
+            raise UserError(
+                f"--split {chosen!r}: the synthetic set has the splits {TRAIN_SPLIT} and {VAL_SPLIT}"
+            )
         s = exp.data.synthetic
         root = synthetic_dataset(s, cache_root(exp.data.cache_dir))
-        return root, "coco", chosen, f"synthetic ({s.train} train + {s.val} val frames, {s.width}x{s.height}, seed {s.seed})"
+        return (
+            root,
+            "coco",
+            chosen,
+            f"synthetic ({s.train} train + {s.val} val frames, {s.width}x{s.height}, seed {s.seed})",
+        )
     root = Path(data).expanduser()
     fmt = formats.detect_format(root)
     if fmt == "simsurgskill":
-        raise UserError(f"{root}: raw SimSurgSkill videos; run `surgtui data prepare {root} --out DIR` and evaluate on DIR")
+        raise UserError(
+            f"{root}: raw SimSurgSkill videos; run `surgtui data prepare {root} --out DIR` and evaluate on DIR"
+        )
     splits = formats.list_splits(root, fmt)
     if split is None:
         if exp.data.val_split in splits:
@@ -66,8 +81,10 @@ def resolve_split(exp: Experiment, data: str | None, split: str | None) -> tuple
         elif len(splits) == 1:
             split = splits[0]
         else:
-            raise UserError(f"{root}: choose a split with --split ({', '.join(splits) or 'none found'}); "
-                            f"the checkpoint's data.val_split {exp.data.val_split!r} is not one of them")
+            raise UserError(
+                f"{root}: choose a split with --split ({', '.join(splits) or 'none found'}); "
+                f"the checkpoint's data.val_split {exp.data.val_split!r} is not one of them"
+            )
     return root, fmt, split, f"{root} ({fmt})"
 
 
@@ -77,7 +94,9 @@ def build_dataset(exp: Experiment, root: Path, fmt: str, split: str) -> Detectio
         raise UserError(f"{root}: split {split!r} has no images")
     missing = [r.path for r in records if not r.path.is_file()]
     if missing:
-        raise UserError(f"{root}: split {split!r}: {len(missing)} of {len(records)} images missing, e.g. {missing[0]}")
+        raise UserError(
+            f"{root}: split {split!r}: {len(missing)} of {len(records)} images missing, e.g. {missing[0]}"
+        )
     return DetectionDataset(records, exp.model.img_size, rect=exp.data.rect)  # as validation in training
 
 
@@ -93,8 +112,15 @@ class _Counting:
             self.bar.advance(len(targets))
 
 
-def run_eval(weights: str, data: str | None = None, split: str | None = None, device: str = "auto",
-             batch: int | None = None, workers: int | None = None, progress: bool | None = None) -> dict[str, Any]:
+def run_eval(
+    weights: str,
+    data: str | None = None,
+    split: str | None = None,
+    device: str = "auto",
+    batch: int | None = None,
+    workers: int | None = None,
+    progress: bool | None = None,
+) -> dict[str, Any]:
     """Evaluate; returns {"metrics", "per_class", "context"} (context: what was evaluated, for the tables)."""
     check_eval_args(data, batch, device)
     path = resolve_weights(weights)
@@ -107,18 +133,37 @@ def run_eval(weights: str, data: str | None = None, split: str | None = None, de
         model.to(memory_format=torch.channels_last)
         torch.backends.cudnn.benchmark = True
     n_workers = exp.train.workers if workers is None else workers
-    loader = DataLoader(ds, batch_size=batch or exp.train.batch_size, shuffle=False, num_workers=n_workers,
-                        collate_fn=collate, pin_memory=cuda)
-    bar = ProgressBar(f"eval {chosen}", len(ds), sys.stderr.isatty() if progress is None else progress, stderr=True)
+    loader = DataLoader(
+        ds,
+        batch_size=batch or exp.train.batch_size,
+        shuffle=False,
+        num_workers=n_workers,
+        collate_fn=collate,
+        pin_memory=cuda,
+    )
+    bar = ProgressBar(
+        f"eval {chosen}", len(ds), sys.stderr.isatty() if progress is None else progress, stderr=True
+    )
     try:
         result = evaluate(model, _Counting(loader, bar), exp, dev)
     finally:
         bar.close()
-    gt = np.bincount(np.concatenate([r.labels for r in ds.records]), minlength=len(CLASS_NAMES)) \
-        if ds.records else np.zeros(len(CLASS_NAMES), np.int64)
-    result["context"] = {"weights": str(path), "epoch": ckpt.get("epoch"), "step": ckpt.get("step"),
-                         "data": description, "split": chosen, "images": len(ds), "boxes": gt.tolist(),
-                         "img_size": exp.model.img_size, "device": str(dev)}
+    gt = (
+        np.bincount(np.concatenate([r.labels for r in ds.records]), minlength=len(CLASS_NAMES))
+        if ds.records
+        else np.zeros(len(CLASS_NAMES), np.int64)
+    )
+    result["context"] = {
+        "weights": str(path),
+        "epoch": ckpt.get("epoch"),
+        "step": ckpt.get("step"),
+        "data": description,
+        "split": chosen,
+        "images": len(ds),
+        "boxes": gt.tolist(),
+        "img_size": exp.model.img_size,
+        "device": str(dev),
+    }
     return result
 
 
@@ -130,8 +175,12 @@ def print_tables(result: dict[str, Any]) -> None:
     console = Console()
     at = f" (epoch {c['epoch']}, step {c['step']})" if c.get("epoch") is not None else ""
     console.print(f"weights  {c['weights']}{at}", highlight=False, soft_wrap=True)
-    console.print(f"data     {c['data']}, split {c['split']}: {c['images']} images, {sum(c['boxes'])} boxes, "
-                  f"letterboxed to {c['img_size']}, on {c['device']}", highlight=False, soft_wrap=True)
+    console.print(
+        f"data     {c['data']}, split {c['split']}: {c['images']} images, {sum(c['boxes'])} boxes, "
+        f"letterboxed to {c['img_size']}, on {c['device']}",
+        highlight=False,
+        soft_wrap=True,
+    )
     metrics = Table(title="COCO metrics", title_justify="left")
     for label in METRIC_LABELS.values():
         metrics.add_column(label, justify="right")
@@ -142,17 +191,26 @@ def print_tables(result: dict[str, Any]) -> None:
     for label in ("boxes", "AP50", "AP50-95", "P", "R"):
         per_class.add_column(label, justify="right")
     for i, (name, m) in enumerate(result["per_class"].items()):
-        per_class.add_row(name, str(c["boxes"][i]), *(f"{m[k]:.4f}" for k in ("ap50", "ap50_95", "precision", "recall")))
+        per_class.add_row(
+            name, str(c["boxes"][i]), *(f"{m[k]:.4f}" for k in ("ap50", "ap50_95", "precision", "recall"))
+        )
     console.print(per_class)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m surgtui.engine.eval_main",
-                                     description="Validate a checkpoint on a data set, as training validates.")
+    parser = argparse.ArgumentParser(
+        prog="python -m surgtui.engine.eval_main",
+        description="Validate a checkpoint on a data set, as training validates.",
+    )
     parser.add_argument("weights", help="weights file (best.pt, last.pt) or a run directory")
-    parser.add_argument("data", nargs="?", help="a COCO/YOLO/prepared directory or 'synthetic' "
-                                                "[default: the checkpoint's own validation data]")
-    parser.add_argument("--split", help="split to evaluate [default: the config's val split, or the only one]")
+    parser.add_argument(
+        "data",
+        nargs="?",
+        help="a COCO/YOLO/prepared directory or 'synthetic' [default: the checkpoint's own validation data]",
+    )
+    parser.add_argument(
+        "--split", help="split to evaluate [default: the config's val split, or the only one]"
+    )
     parser.add_argument("--json", action="store_true", help='print {"metrics", "per_class"} as JSON')
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N [auto]")
     parser.add_argument("--batch", type=int, help="images per forward pass [the config's train.batch_size]")

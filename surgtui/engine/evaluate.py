@@ -45,7 +45,9 @@ def non_max_suppression(
     return out
 
 
-def greedy_match(gt_boxes: torch.Tensor, gt_labels: torch.Tensor, det: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+def greedy_match(
+    gt_boxes: torch.Tensor, gt_labels: torch.Tensor, det: torch.Tensor
+) -> tuple[np.ndarray, np.ndarray]:
     """Match detections to same-class ground truth at IoU >= 0.5, highest IoU first, one to one.
 
     Returns (indices of matched detections, their IoUs).
@@ -165,7 +167,9 @@ def best_iou_per_gt(gt_boxes: torch.Tensor, gt_labels: torch.Tensor, det: torch.
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, loader: Any, exp: Experiment, device: torch.device | str) -> dict[str, Any]:
+def evaluate(
+    model: torch.nn.Module, loader: Any, exp: Experiment, device: torch.device | str
+) -> dict[str, Any]:
     """Run `model` over `loader` (a validation DataLoader whose dataset has `coco_gt()`).
 
     Returns {"metrics": {map50, map50_95, precision, recall, mean_iou},
@@ -209,16 +213,23 @@ def evaluate(model: torch.nn.Module, loader: Any, exp: Experiment, device: torch
             ious.append(best_iou_per_gt(boxes, labels, det[det[:, 4] >= exp.val.working_conf]))
     model.train(was_training)
 
-    ap50, ap50_95, cat_ids = coco_map(coco_gt, np.concatenate(rows) if rows else np.zeros((0, 7)), exp.val.max_det)
+    ap50, ap50_95, cat_ids = coco_map(
+        coco_gt, np.concatenate(rows) if rows else np.zeros((0, 7)), exp.val.max_det
+    )
     # Re-index COCO's per-category results by label; -1 (undefined) where the category is absent.
     k = [cat_ids.index(c) if c in cat_ids else None for c in to_cat.tolist()]
     ap50 = np.array([ap50[j] if j is not None else -1.0 for j in k])
     ap50_95 = np.array([ap50_95[j] if j is not None else -1.0 for j in k])
-    precision, recall, f1_conf = pr_at_max_f1(_concat(tp, bool), _concat(scores, np.float32),
-                                              _concat(classes, np.int64), n_gt)
+    precision, recall, f1_conf = pr_at_max_f1(
+        _concat(tp, bool), _concat(scores, np.float32), _concat(classes, np.int64), n_gt
+    )
     per_class = {
-        name: {"ap50": max(float(ap50[i]), 0.0), "ap50_95": max(float(ap50_95[i]), 0.0),
-               "precision": float(precision[i]), "recall": float(recall[i])}
+        name: {
+            "ap50": max(float(ap50[i]), 0.0),
+            "ap50_95": max(float(ap50_95[i]), 0.0),
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+        }
         for i, name in enumerate(names)
     }
     present = n_gt > 0  # classes without ground truth have no AP or recall: leave them out of the means

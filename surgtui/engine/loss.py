@@ -33,7 +33,11 @@ def loss_weights(cfg: LossConfig, num_classes: int, img_size: int) -> tuple[floa
     if not cfg.yolov5_scaling:
         return cfg.coord, cfg.conf, cfg.class_
     layers = 3 / NUM_SCALES
-    return (cfg.coord * layers, cfg.conf * (img_size / 640) ** 2 * layers, cfg.class_ * num_classes / 80 * layers)
+    return (
+        cfg.coord * layers,
+        cfg.conf * (img_size / 640) ** 2 * layers,
+        cfg.class_ * num_classes / 80 * layers,
+    )
 
 
 def smooth_targets(eps: float) -> tuple[float, float]:
@@ -44,7 +48,14 @@ def smooth_targets(eps: float) -> tuple[float, float]:
 def targets_to_tensor(targets: list[dict], device: torch.device | str) -> torch.Tensor:
     """Per-image target dicts (xyxy pixel boxes, labels) -> `[M, 6]` (image, class, cx, cy, w, h)."""
     rows = [
-        torch.cat((torch.full((len(t["labels"]), 1), i), t["labels"].view(-1, 1), box_convert(t["boxes"], "xyxy", "cxcywh")), 1)
+        torch.cat(
+            (
+                torch.full((len(t["labels"]), 1), i),
+                t["labels"].view(-1, 1),
+                box_convert(t["boxes"], "xyxy", "cxcywh"),
+            ),
+            1,
+        )
         for i, t in enumerate(targets)
     ]
     out = torch.cat(rows) if rows else torch.zeros((0, 6))
@@ -54,8 +65,14 @@ def targets_to_tensor(targets: list[dict], device: torch.device | str) -> torch.
 class DetectionLoss:
     """Callable: `(outputs, targets [M, 6]) -> (total tensor, {coord, conf, class, total} tensor [4])`."""
 
-    def __init__(self, cfg: LossConfig, anchors: torch.Tensor, strides: torch.Tensor, num_classes: int,
-                 img_size: int = 640) -> None:
+    def __init__(
+        self,
+        cfg: LossConfig,
+        anchors: torch.Tensor,
+        strides: torch.Tensor,
+        num_classes: int,
+        img_size: int = 640,
+    ) -> None:
         self.cfg = cfg
         self.anchors = anchors  # [3, 3, 2] pixels; the model's buffer, so autoanchor's update is seen here
         self.strides = strides
@@ -65,16 +82,28 @@ class DetectionLoss:
 
     def bce(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if self.cfg.focal:
-            return sigmoid_focal_loss(logits, target, self.cfg.focal_alpha, self.cfg.focal_gamma, reduction="mean")
+            return sigmoid_focal_loss(
+                logits, target, self.cfg.focal_alpha, self.cfg.focal_gamma, reduction="mean"
+            )
         return F.binary_cross_entropy_with_logits(logits, target)
 
     def assign(self, outputs: list[torch.Tensor], targets: torch.Tensor) -> Assignment:
         c = self.cfg
         grids = [tuple(p.shape[2:4]) for p in outputs]
-        return assign(targets, self.anchors, self.strides, grids, c.assignment, c.anchor_iou_threshold, c.center_weight,
-                      c.anchor_t)
+        return assign(
+            targets,
+            self.anchors,
+            self.strides,
+            grids,
+            c.assignment,
+            c.anchor_iou_threshold,
+            c.center_weight,
+            c.anchor_t,
+        )
 
-    def __call__(self, outputs: list[torch.Tensor], targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(
+        self, outputs: list[torch.Tensor], targets: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         asg = self.assign(outputs, targets)
         zero = outputs[0].new_zeros(())
         lbox, lobj, lcls = zero, zero, zero

@@ -187,7 +187,9 @@ class Detector(nn.Module):
     def _grid(self, h: int, w: int, device: torch.device) -> torch.Tensor:
         key = (h, w, device)
         if key not in self._grids:
-            ys, xs = torch.meshgrid(torch.arange(h, device=device), torch.arange(w, device=device), indexing="ij")
+            ys, xs = torch.meshgrid(
+                torch.arange(h, device=device), torch.arange(w, device=device), indexing="ij"
+            )
             self._grids[key] = torch.stack((xs, ys), -1).view(1, 1, h, w, 2).float()
         return self._grids[key]
 
@@ -238,7 +240,9 @@ def _hub_state_dict(weights: torchvision.models.WeightsEnum) -> dict[str, torch.
 def _load_local(model: nn.Module, path: Path, name: str) -> None:
     where = f"model.pretrained = {str(path)!r}"
     if not path.is_file():
-        raise UserError(f"{where}: no such weights file {path.resolve()}; set model.pretrained = false, true or a path")
+        raise UserError(
+            f"{where}: no such weights file {path.resolve()}; set model.pretrained = false, true or a path"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -250,8 +254,10 @@ def _load_local(model: nn.Module, path: Path, name: str) -> None:
     missing = [k for k in missing if not k.startswith(_CLASSIFIER_PREFIXES)]
     if missing or unexpected:
         bad = (missing or unexpected)[:3]
-        raise UserError(f"{where}: not a torchvision {name} state dict ({len(missing)} missing, "
-                        f"{len(unexpected)} unexpected keys, e.g. {', '.join(bad)})")
+        raise UserError(
+            f"{where}: not a torchvision {name} state dict ({len(missing)} missing, "
+            f"{len(unexpected)} unexpected keys, e.g. {', '.join(bad)})"
+        )
 
 
 def build_model(cfg: ModelConfig, num_classes: int = len(CLASS_NAMES)) -> Detector:

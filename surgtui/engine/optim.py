@@ -39,12 +39,16 @@ def param_groups(model: nn.Module, cfg: OptimConfig, backbone_mult: float | None
     groups = []
     for name, part, lr in (("backbone", model.backbone, cfg.lr * mult), ("head", head, cfg.lr)):
         decay, no_decay = split_decay(part)
-        groups.append({"params": decay, "lr": lr, "initial_lr": lr, "weight_decay": cfg.weight_decay, "name": name})
+        groups.append(
+            {"params": decay, "lr": lr, "initial_lr": lr, "weight_decay": cfg.weight_decay, "name": name}
+        )
         groups.append({"params": no_decay, "lr": lr, "initial_lr": lr, "weight_decay": 0.0, "name": name})
     return groups
 
 
-def build_optimizer(model: nn.Module, cfg: OptimConfig, backbone_mult: float | None = None) -> torch.optim.Optimizer:
+def build_optimizer(
+    model: nn.Module, cfg: OptimConfig, backbone_mult: float | None = None
+) -> torch.optim.Optimizer:
     """SGD (Nesterov), Adam (L2 decay coupled into the gradient) or AdamW (decoupled decay, the default)."""
     groups = param_groups(model, cfg, backbone_mult)
     # foreach: one fused kernel per op over all tensors instead of a Python loop per parameter.
@@ -67,7 +71,9 @@ class ModelEMA:
     are forgotten quickly instead of dominating the average for thousands of steps.
     """
 
-    def __init__(self, model: nn.Module, decay: float = 0.9999, tau: float = 2000.0, updates: int = 0) -> None:
+    def __init__(
+        self, model: nn.Module, decay: float = 0.9999, tau: float = 2000.0, updates: int = 0
+    ) -> None:
         self.module = copy.deepcopy(model).eval()
         self.decay, self.tau, self.updates = decay, tau, updates
         for p in self.module.parameters():

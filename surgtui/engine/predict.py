@@ -47,7 +47,10 @@ from surgtui.fileio import atomic_write, write_text_atomic
 
 EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 PREDICTIONS_FILE = "predictions.json"
-BOX_COLOURS = {0: (60, 255, 60), 1: (255, 220, 0)}  # as `surgtui data check --preview`: green needle, yellow driver
+BOX_COLOURS = {
+    0: (60, 255, 60),
+    1: (255, 220, 0),
+}  # as `surgtui data check --preview`: green needle, yellow driver
 JPEG_QUALITY = 90
 
 
@@ -82,7 +85,9 @@ def checkpoint_info(path: Path) -> dict[str, Any]:
         raise UserError(f"{path}: not a surgtui checkpoint (cannot load it: {one_line(exc)})") from None
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("config"), dict) or "model" not in ckpt:
         keys = ", ".join(list(ckpt)[:4]) if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise UserError(f"{path}: not a surgtui checkpoint (expected the keys config, model, ema; found {keys or 'none'})")
+        raise UserError(
+            f"{path}: not a surgtui checkpoint (expected the keys config, model, ema; found {keys or 'none'})"
+        )
     return {"epoch": ckpt.get("epoch"), "step": ckpt.get("step"), "best": ckpt.get("best")}
 
 
@@ -129,8 +134,14 @@ class ProgressBar:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                             TimeRemainingColumn(), transient=True, console=Console(stderr=stderr))
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            transient=True,
+            console=Console(stderr=stderr),
+        )
         self._task = self._bar.add_task(label, total=total)
         self._bar.start()
 
@@ -208,7 +219,18 @@ def video_items(path: Path, size: int, rect: bool = False) -> Iterator[Item]:
                 image = frame.to_ndarray(format="rgb24")
                 canvas, scale, pad_x, pad_y = letterbox_array(image, size, rect)
                 t = float(frame.time) if frame.time is not None else None
-                yield Item(i, path.name, image.shape[1], image.shape[0], canvas, scale, pad_x, pad_y, frame=image, time=t)
+                yield Item(
+                    i,
+                    path.name,
+                    image.shape[1],
+                    image.shape[0],
+                    canvas,
+                    scale,
+                    pad_x,
+                    pad_y,
+                    frame=image,
+                    time=t,
+                )
         except av.FFmpegError as exc:
             raise UserError(f"{path}: cannot decode frame {i + 1} ({one_line(exc)})") from None
     if i < 0:
@@ -298,7 +320,9 @@ def _stack(batch: list[Item]) -> np.ndarray:
 class Predictor:
     """Letterboxed uint8 canvases in, per image `[K, 6]` (x1, y1, x2, y2, score, label) in original pixels out."""
 
-    def __init__(self, model: Detector, exp: Experiment, device: torch.device, conf: float, iou: float) -> None:
+    def __init__(
+        self, model: Detector, exp: Experiment, device: torch.device, conf: float, iou: float
+    ) -> None:
         self.model, self.exp, self.device = model, exp, device
         self.conf, self.iou = conf, iou
         self.amp = device.type == "cuda" and exp.train.amp
@@ -335,7 +359,12 @@ def _font(size: int) -> Any:
     if size not in _fonts:
         try:
             _fonts[size] = ImageFont.load_default(size=size)
-        except (TypeError, ValueError, OSError, ImportError):  # Pillow without FreeType: the fixed bitmap font
+        except (
+            TypeError,
+            ValueError,
+            OSError,
+            ImportError,
+        ):  # Pillow without FreeType: the fixed bitmap font
             _fonts[size] = ImageFont.load_default()
     return _fonts[size]
 
@@ -397,21 +426,42 @@ class Collector:
             w, h = x2 - x1, y2 - y1
             ann = {"id": len(self.annotations) + 1, "image_id": image_id}
             ann.update({"frame": item.index} if self.video else {"file_name": item.name})
-            ann.update({"category_id": label + 1, "category": CLASS_NAMES[label],
-                        "bbox": [round(x1, 2), round(y1, 2), round(w, 2), round(h, 2)],
-                        "area": round(w * h, 2), "score": round(score, 5), "iscrowd": 0})
+            ann.update(
+                {
+                    "category_id": label + 1,
+                    "category": CLASS_NAMES[label],
+                    "bbox": [round(x1, 2), round(y1, 2), round(w, 2), round(h, 2)],
+                    "area": round(w * h, 2),
+                    "score": round(score, 5),
+                    "iscrowd": 0,
+                }
+            )
             self.annotations.append(ann)
             self.per_class[label] += 1
 
     def document(self, info: dict) -> dict:
-        return {"info": info, "images": self.images, "categories": CATEGORIES, "annotations": self.annotations}
+        return {
+            "info": info,
+            "images": self.images,
+            "categories": CATEGORIES,
+            "annotations": self.annotations,
+        }
 
 
 # ---------------------------------------------------------------- the command
 
 
-def predict(weights: str, source: Path, out: Path, conf: float = 0.25, iou: float = 0.45, device: str = "auto",
-            batch: int = 8, images: bool = True, progress: bool | None = None) -> dict:
+def predict(
+    weights: str,
+    source: Path,
+    out: Path,
+    conf: float = 0.25,
+    iou: float = 0.45,
+    device: str = "auto",
+    batch: int = 8,
+    images: bool = True,
+    progress: bool | None = None,
+) -> dict:
     """Run the detector in `weights` (a file or a run) on `source`; write DIR/predictions.json (+ drawings).
 
     Returns the predictions document. `progress` None: a bar when stdout is a terminal.
@@ -451,7 +501,9 @@ def predict(weights: str, source: Path, out: Path, conf: float = 0.25, iou: floa
                 raise UserError(f"--out {out}: the drawn video would overwrite {source}")
             from surgtui.data.video import encode_video
 
-            frames = (_even(np.asarray(draw_detections(Image.fromarray(it.frame), det))) for it, det in results())
+            frames = (
+                _even(np.asarray(draw_detections(Image.fromarray(it.frame), det))) for it, det in results()
+            )
             encode_video(video_out, frames, fps=fps)  # type: ignore[arg-type]  # a Fraction rate works too
             written.append(video_out.name)
         elif images:
@@ -475,10 +527,19 @@ def predict(weights: str, source: Path, out: Path, conf: float = 0.25, iou: floa
     elapsed = time.time() - t0
     n = len(collector.images)
     info = {
-        "description": "surgtui predictions", "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "weights": str(path), "epoch": ckpt.get("epoch"), "source": str(source), "kind": kind,
-        "img_size": size, "conf": conf, "iou": iou, "max_det": exp.val.max_det, "device": str(dev),
-        "variant": exp.variant, "backbone": exp.model.backbone,
+        "description": "surgtui predictions",
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "weights": str(path),
+        "epoch": ckpt.get("epoch"),
+        "source": str(source),
+        "kind": kind,
+        "img_size": size,
+        "conf": conf,
+        "iou": iou,
+        "max_det": exp.val.max_det,
+        "device": str(dev),
+        "variant": exp.variant,
+        "backbone": exp.model.backbone,
     }
     if kind == "video":
         info.update(fps=float(fps), drawn_video=written[0] if written else None)
@@ -486,10 +547,16 @@ def predict(weights: str, source: Path, out: Path, conf: float = 0.25, iou: floa
     write_text_atomic(out / PREDICTIONS_FILE, json.dumps(doc) + "\n")
     counts = ", ".join(f"{name} {c}" for name, c in zip(CLASS_NAMES, collector.per_class.tolist()))
     what = {"video": "frames", "folder": "images", "image": "image"}[kind]
-    drawn = f" and {written[0]}" if kind == "video" and written else (f" and {len(written)} drawn images" if written else "")
-    print(f"{n} {what}, {len(collector.annotations)} detections ({counts}) at conf >= {conf:g} in {elapsed:.1f} s "
-          f"({n / max(elapsed, 1e-9):.1f} {what if n != 1 else 'image'}/s, {dev}); wrote {out / PREDICTIONS_FILE}{drawn}",
-          flush=True)
+    drawn = (
+        f" and {written[0]}"
+        if kind == "video" and written
+        else (f" and {len(written)} drawn images" if written else "")
+    )
+    print(
+        f"{n} {what}, {len(collector.annotations)} detections ({counts}) at conf >= {conf:g} in {elapsed:.1f} s "
+        f"({n / max(elapsed, 1e-9):.1f} {what if n != 1 else 'image'}/s, {dev}); wrote {out / PREDICTIONS_FILE}{drawn}",
+        flush=True,
+    )
     return doc
 
 
@@ -503,11 +570,15 @@ def _draw_file(src: Path, det: torch.Tensor, dest: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m surgtui.engine.predict",
-                                     description="Run a trained detector on an image, a folder of images or a video.")
+    parser = argparse.ArgumentParser(
+        prog="python -m surgtui.engine.predict",
+        description="Run a trained detector on an image, a folder of images or a video.",
+    )
     parser.add_argument("weights", help="weights file (best.pt, last.pt) or a run directory")
     parser.add_argument("source", type=Path, help="an image, a folder of images or a video")
-    parser.add_argument("--out", type=Path, required=True, help="directory for predictions.json and drawn images")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="directory for predictions.json and drawn images"
+    )
     parser.add_argument("--conf", type=float, default=0.25, help="minimum score (objectness x class) [0.25]")
     parser.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold [0.45]")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N [auto]")

@@ -90,7 +90,9 @@ class EpochSampler(Sampler):
     main process, so the switch reaches persistent loader workers without restarting them.
     """
 
-    def __init__(self, n: int, seed: int, rank: int = 0, world_size: int = 1, mosaic_epochs: int | None = None) -> None:
+    def __init__(
+        self, n: int, seed: int, rank: int = 0, world_size: int = 1, mosaic_epochs: int | None = None
+    ) -> None:
         self.n, self.seed, self.rank, self.world_size = n, seed, rank, world_size
         self.mosaic_epochs = mosaic_epochs
         self.epoch, self.skip = 1, 0
@@ -140,7 +142,9 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"train.device = {name!r} but CUDA is not available here; set train.device = \"auto\" or \"cpu\"")
+        raise UserError(
+            f'train.device = {name!r} but CUDA is not available here; set train.device = "auto" or "cpu"'
+        )
     if name == "cuda":
         index = local_rank if int(os.environ.get("WORLD_SIZE", 1)) > 1 else torch.cuda.current_device()
         torch.cuda.set_device(index)
@@ -211,7 +215,9 @@ def _quiet_worker(worker_id: int) -> None:
 class StepRunner:
     """One optimizer step: forward, loss, backward, clip, step, EMA. Shared by the loop and the benchmark."""
 
-    def __init__(self, model: Detector, exp: Experiment, device: torch.device, dist: Dist | None = None) -> None:
+    def __init__(
+        self, model: Detector, exp: Experiment, device: torch.device, dist: Dist | None = None
+    ) -> None:
         cuda = device.type == "cuda"
         self.model, self.device, self.exp = model, device, exp
         self.dist = dist or Dist()
@@ -259,8 +265,15 @@ class StepRunner:
 class Trainer:
     """Holds everything a run needs; `fit()` trains and returns (status, reason)."""
 
-    def __init__(self, run_dir: str | Path, exp: Experiment, events: Any, stop: StopFlag, resume: bool = False,
-                 dist: Dist | None = None) -> None:
+    def __init__(
+        self,
+        run_dir: str | Path,
+        exp: Experiment,
+        events: Any,
+        stop: StopFlag,
+        resume: bool = False,
+        dist: Dist | None = None,
+    ) -> None:
         self.run_dir = Path(run_dir)
         self.weights = self.run_dir / WEIGHTS_DIR
         self.exp, self.events, self.stop = exp, events, stop
@@ -268,12 +281,17 @@ class Trainer:
         self.dist = dist or Dist()
         self.rank, self.world_size = self.dist.rank, self.dist.world_size
         if t.devices > 1 and not self.dist.active:
-            events.log("warning", f"train.devices = {t.devices} but the engine was not started under torchrun "
-                                  "(use `surgtui run`): training in one process")
+            events.log(
+                "warning",
+                f"train.devices = {t.devices} but the engine was not started under torchrun "
+                "(use `surgtui run`): training in one process",
+            )
         self.device = resolve_device(t.device, self.dist.local_rank)
         self.dist.init(self.device)
         cuda = self.device.type == "cuda"
-        torch.backends.cudnn.benchmark = cuda  # few input shapes (square mosaic, rect batches): cuDNN picks once each
+        torch.backends.cudnn.benchmark = (
+            cuda  # few input shapes (square mosaic, rect batches): cuDNN picks once each
+        )
         train_ds, val_ds = build_datasets(exp)
         if len(train_ds) == 0:
             raise UserError(f"data.source = {exp.data.source!r}: the training split is empty")
@@ -282,33 +300,51 @@ class Trainer:
         self._notes: list[tuple[str, str]] = []  # (level, message) logged once run_start is out
         if not resume:  # a resumed run keeps the anchors its checkpoint holds
             # Before the EMA copies the model: its anchors must be the ones trained with.
-            anchors = check_anchors(dataset_wh(train_ds.records, exp.model.img_size), self.model.anchors,
-                                    exp.loss.anchor_t, exp.model.autoanchor,
-                                    lambda level, message: self._notes.append((level, message)))
+            anchors = check_anchors(
+                dataset_wh(train_ds.records, exp.model.img_size),
+                self.model.anchors,
+                exp.loss.anchor_t,
+                exp.model.autoanchor,
+                lambda level, message: self._notes.append((level, message)),
+            )
             if anchors is not None:
                 self.model.anchors.copy_(anchors.to(self.model.anchors))
         self.runner = StepRunner(self.model, exp, self.device, self.dist)
         mult = backbone_lr_mult(exp)
         if mult != exp.optim.backbone_lr_mult:
-            self._notes.append(("info", f"backbone lr x{mult:g}, not optim.backbone_lr_mult = "
-                                        f"{exp.optim.backbone_lr_mult:g}: the backbone is trained from scratch "
-                                        "(model.pretrained = false)"))
+            self._notes.append(
+                (
+                    "info",
+                    f"backbone lr x{mult:g}, not optim.backbone_lr_mult = "
+                    f"{exp.optim.backbone_lr_mult:g}: the backbone is trained from scratch "
+                    "(model.pretrained = false)",
+                )
+            )
         else:
             self._notes.append(("info", f"backbone lr x{mult:g} (optim.backbone_lr_mult)"))
         if self.dist.active:
             from torch.nn.parallel import DistributedDataParallel
 
-            self.runner.forward_model = DistributedDataParallel(self.model, device_ids=[self.device.index] if cuda else None)
+            self.runner.forward_model = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if cuda else None
+            )
         self.ema, self.optimizer, self.scaler = self.runner.ema, self.runner.optimizer, self.runner.scaler
         self.stopping = False  # the stop all ranks agreed on
 
         # Ultralytics' close_mosaic: the last epochs see whole frames, as validation and deployment do.
         mosaic_epochs = max(0, t.epochs - exp.data.augment.close_mosaic) if train_ds.uses_mosaic else None
         self.sampler = EpochSampler(len(train_ds), t.seed, self.rank, self.world_size, mosaic_epochs)
-        common = dict(batch_size=t.batch_size, num_workers=t.workers, collate_fn=collate, pin_memory=cuda,
-                      persistent_workers=t.workers > 0, worker_init_fn=_quiet_worker)
-        self.train_loader = DataLoader(train_ds, sampler=self.sampler, generator=torch.Generator().manual_seed(t.seed),
-                                       **common)
+        common = dict(
+            batch_size=t.batch_size,
+            num_workers=t.workers,
+            collate_fn=collate,
+            pin_memory=cuda,
+            persistent_workers=t.workers > 0,
+            worker_init_fn=_quiet_worker,
+        )
+        self.train_loader = DataLoader(
+            train_ds, sampler=self.sampler, generator=torch.Generator().manual_seed(t.seed), **common
+        )
         self.val_loader = DataLoader(val_ds, shuffle=False, **common)
         self.steps_per_epoch = math.ceil(len(self.sampler) / t.batch_size)
         self.total_steps = self.steps_per_epoch * t.epochs
@@ -379,13 +415,20 @@ class Trainer:
             raise UserError(f"--resume: no checkpoint to resume from at {path}")
         ck = load_checkpoint(path, self.device)
         if path.name != LAST_WEIGHTS:
-            self._notes.append(("info", f"resuming from {WEIGHTS_DIR}/{path.name} (step {ck.get('step')}): "
-                                        f"{LAST_WEIGHTS} is missing or older"))
+            self._notes.append(
+                (
+                    "info",
+                    f"resuming from {WEIGHTS_DIR}/{path.name} (step {ck.get('step')}): "
+                    f"{LAST_WEIGHTS} is missing or older",
+                )
+            )
         if not isinstance(ck.get("steps_per_epoch"), int) or "optimizer" not in ck:
             raise UserError(f"--resume: {path} holds weights only (no optimizer state); it cannot be resumed")
         if ck["steps_per_epoch"] != self.steps_per_epoch:
-            raise UserError(f"--resume: {path} has {ck['steps_per_epoch']} steps per epoch, the config gives "
-                            f"{self.steps_per_epoch} (batch size or data changed); start a new run")
+            raise UserError(
+                f"--resume: {path} has {ck['steps_per_epoch']} steps per epoch, the config gives "
+                f"{self.steps_per_epoch} (batch size or data changed); start a new run"
+            )
         if ck["config"] != self.exp.to_dict():
             self.events.log("warning", "config.toml differs from the checkpoint's config; using config.toml")
         self.model.load_state_dict(ck["model"])
@@ -405,9 +448,17 @@ class Trainer:
     def fit(self) -> tuple[str, str]:
         t = self.exp.train
         self.events.run_start(
-            run_id=self.run_dir.name, experiment=self.exp.name, config=self.exp.to_dict(), device=str(self.device),
-            world_size=self.world_size, params=self.model.param_counts(), epochs=t.epochs,
-            steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps, resumed_from_step=self.resumed_from)
+            run_id=self.run_dir.name,
+            experiment=self.exp.name,
+            config=self.exp.to_dict(),
+            device=str(self.device),
+            world_size=self.world_size,
+            params=self.model.param_counts(),
+            epochs=t.epochs,
+            steps_per_epoch=self.steps_per_epoch,
+            total_steps=self.total_steps,
+            resumed_from_step=self.resumed_from,
+        )
         for level, message in self._notes:
             self.events.log(level, message)
         epoch = self.start_epoch
@@ -447,8 +498,10 @@ class Trainer:
         if not self.dist.active:
             return
         same = self.dist.same_parameters(self.model)
-        self.events.log("info" if same else "error",
-                        f"DDP: parameters {'identical' if same else 'DIFFER'} on all {self.world_size} ranks")
+        self.events.log(
+            "info" if same else "error",
+            f"DDP: parameters {'identical' if same else 'DIFFER'} on all {self.world_size} ranks",
+        )
 
     def train_epoch(self, epoch: int, skip: int) -> tuple[int, dict[str, float]]:
         """Train one epoch from batch `skip`; returns (batches done, mean loss components).
@@ -473,11 +526,17 @@ class Trainer:
             imgs_win += len(images) * self.world_size
             if result is None:
                 self.bad_steps += 1
-                self.events.log("warning", f"step {self.step}: non-finite loss or gradient, step skipped "
-                                           f"({self.bad_steps} in a row)")
+                self.events.log(
+                    "warning",
+                    f"step {self.step}: non-finite loss or gradient, step skipped "
+                    f"({self.bad_steps} in a row)",
+                )
                 if self.bad_steps >= t.max_bad_steps:
-                    raise _TooManyBadSteps(batch, f"{self.bad_steps} steps in a row with a non-finite loss or "
-                                                  f"gradient (train.max_bad_steps = {t.max_bad_steps})")
+                    raise _TooManyBadSteps(
+                        batch,
+                        f"{self.bad_steps} steps in a row with a non-finite loss or "
+                        f"gradient (train.max_bad_steps = {t.max_bad_steps})",
+                    )
                 continue
             self.bad_steps = 0
             values, norm, clipped = result
@@ -485,8 +544,15 @@ class Trainer:
             n_ok += 1
             if self.step % log_every == 0 or batch == self.steps_per_epoch or stopping:
                 now = time.time()
-                self.events.step(epoch, self.step, group_lrs(self.optimizer), norm, clipped,
-                                 dict(zip(COMPONENTS, values)), imgs_win / max(now - t_win, 1e-9))
+                self.events.step(
+                    epoch,
+                    self.step,
+                    group_lrs(self.optimizer),
+                    norm,
+                    clipped,
+                    dict(zip(COMPONENTS, values)),
+                    imgs_win / max(now - t_win, 1e-9),
+                )
                 t_win, imgs_win = now, 0
             if stopping:
                 break
@@ -530,8 +596,12 @@ def _say(message: str) -> None:
         pass
 
 
-def run(run_dir: str | Path, resume: bool = False, early_signals: list[int] | None = None,
-        lock_until_exit: bool = False) -> int:
+def run(
+    run_dir: str | Path,
+    resume: bool = False,
+    early_signals: list[int] | None = None,
+    lock_until_exit: bool = False,
+) -> int:
     """Train the run in `run_dir`; every outcome ends with a `run_end` event. Returns the exit code.
 
     `early_signals`: stop signals that arrived before torch was loaded (the run stops at once, resumable).
@@ -548,7 +618,9 @@ def run(run_dir: str | Path, resume: bool = False, early_signals: list[int] | No
     if not os.environ.get("TORCHELASTIC_RUN_ID"):  # under torchrun the agent holds the lock for all ranks
         _lock_fd = take_engine_lock(run_dir)
         if _lock_fd is None:  # before any write: the engine that holds it owns the stream
-            _say(f"error: run {run_dir.name} is already being trained by another engine; not starting a second")
+            _say(
+                f"error: run {run_dir.name} is already being trained by another engine; not starting a second"
+            )
             return EXIT_USER_ERROR
     if is_main:
         remove_stale_temps(run_dir / WEIGHTS_DIR)  # a killed save's temp file (up to the model's size)

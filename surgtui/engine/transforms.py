@@ -33,7 +33,9 @@ def _fit(width: int, height: int, size: int) -> tuple[float, int, int]:
     return scale, max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def letterbox_geometry(width: int, height: int, size: int, *, rect: bool = False) -> tuple[float, int, int, int, int]:
+def letterbox_geometry(
+    width: int, height: int, size: int, *, rect: bool = False
+) -> tuple[float, int, int, int, int]:
     """(scale, new_w, new_h, pad_x, pad_y) that fit width×height into its canvas, aspect kept, centred.
 
     The canvas is size×size, or with `rect` the `letterbox_canvas` rectangle; either way
@@ -49,11 +51,15 @@ def load_resized(path: Path, size: int) -> tuple[Image.Image, float, tuple[int, 
     with Image.open(path) as im:
         width, height = im.size
         scale, new_w, new_h = _fit(width, height, size)
-        im.draft("RGB", (new_w, new_h))  # JPEG: decode at 1/2, 1/4 or 1/8 size when that is still large enough
+        im.draft(
+            "RGB", (new_w, new_h)
+        )  # JPEG: decode at 1/2, 1/4 or 1/8 size when that is still large enough
         return im.convert("RGB").resize((new_w, new_h), Image.BILINEAR), scale, (height, width)
 
 
-def letterbox(path: Path, size: int, rect: bool = False) -> tuple[Image.Image, float, int, int, tuple[int, int]]:
+def letterbox(
+    path: Path, size: int, rect: bool = False
+) -> tuple[Image.Image, float, int, int, tuple[int, int]]:
     """Load an image into its letterbox canvas (size×size, or the rect one), aspect kept, centred on grey.
 
     Returns (canvas, scale, pad_x, pad_y, (orig_h, orig_w)); a point (x, y) of the
@@ -66,8 +72,14 @@ def letterbox(path: Path, size: int, rect: bool = False) -> tuple[Image.Image, f
     return canvas, scale, pad_x, pad_y, (height, width)
 
 
-def mosaic4(images: list[Image.Image], boxes: list[torch.Tensor], size: int, scale: float = 0.0,
-            translate: float = 0.0, canvas: tuple[int, int] | None = None) -> tuple[Image.Image, torch.Tensor]:
+def mosaic4(
+    images: list[Image.Image],
+    boxes: list[torch.Tensor],
+    size: int,
+    scale: float = 0.0,
+    translate: float = 0.0,
+    canvas: tuple[int, int] | None = None,
+) -> tuple[Image.Image, torch.Tensor]:
     """YOLOv5's 4-image mosaic: (W×H RGB image, boxes float32 [N, 4] xyxy in its pixels).
 
     The output is `canvas` (W, H), by default size×size. `images` (long side about `size`)
@@ -103,9 +115,13 @@ def mosaic4(images: list[Image.Image], boxes: list[torch.Tensor], size: int, sca
     tx, ty = ((torch.rand(2) * 2 - 1) * translate * torch.tensor([out_w, out_h])).tolist()
     # Output (x', y') = gain · ((x, y) - (W, H)) + (W/2 + tx, H/2 + ty); PIL wants the inverse map.
     inv = 1 / gain
-    image = big.transform((out_w, out_h), Image.AFFINE, (inv, 0, out_w - (out_w / 2 + tx) * inv, 0, inv,
-                                                         out_h - (out_h / 2 + ty) * inv),
-                          resample=Image.BILINEAR, fillcolor=(PAD_VALUE,) * 3)
+    image = big.transform(
+        (out_w, out_h),
+        Image.AFFINE,
+        (inv, 0, out_w - (out_w / 2 + tx) * inv, 0, inv, out_h - (out_h / 2 + ty) * inv),
+        resample=Image.BILINEAR,
+        fillcolor=(PAD_VALUE,) * 3,
+    )
     out = torch.cat(placed) if placed else torch.zeros(0, 4)
     out = (out - torch.tensor([out_w, out_h] * 2)) * gain + torch.tensor([out_w / 2 + tx, out_h / 2 + ty] * 2)
     return image, out.float()
@@ -130,8 +146,11 @@ class HSVJitter(v2.Transform):
         h, s, v = ((torch.rand(3) * 2 - 1) * self.gains).tolist()
         c, sn, k = math.cos(2 * math.pi * h), math.sin(2 * math.pi * h), 1 / math.sqrt(3)
         # Rodrigues rotation about the grey axis (1, 1, 1)/√3.
-        hue = c * torch.eye(3) + (1 - c) / 3 * torch.ones(3, 3) + sn * k * torch.tensor(
-            [[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]])
+        hue = (
+            c * torch.eye(3)
+            + (1 - c) / 3 * torch.ones(3, 3)
+            + sn * k * torch.tensor([[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]])
+        )
         sat = (1 + s) * torch.eye(3) - s * self._LUMA.expand(3, 3)
         return {"matrix": (1 + v) * sat @ hue}
 
@@ -150,9 +169,15 @@ def train_transforms(aug: AugmentConfig, affine: bool = True) -> v2.Compose:
     """
     steps: list[v2.Transform] = [v2.RandomHorizontalFlip(aug.hflip)]
     if affine and (aug.scale or aug.translate):
-        steps.append(v2.RandomAffine(degrees=0, translate=(aug.translate, aug.translate),
-                                     scale=(1 - aug.scale, 1 + aug.scale), interpolation=v2.InterpolationMode.BILINEAR,
-                                     fill={Image.Image: PAD_VALUE, "others": 0}))
+        steps.append(
+            v2.RandomAffine(
+                degrees=0,
+                translate=(aug.translate, aug.translate),
+                scale=(1 - aug.scale, 1 + aug.scale),
+                interpolation=v2.InterpolationMode.BILINEAR,
+                fill={Image.Image: PAD_VALUE, "others": 0},
+            )
+        )
     steps.append(v2.ToImage())
     if aug.hsv_h or aug.hsv_s or aug.hsv_v:
         steps.append(HSVJitter(aug.hsv_h, aug.hsv_s, aug.hsv_v))

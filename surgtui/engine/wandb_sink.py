@@ -66,8 +66,13 @@ class WandbSink:
         )
         self.online = mode == "online"
         self.step = 0
-        update_run_json(run_dir, wandb_id=self.run.id, wandb_mode=mode, wandb_dir=str(Path(self.run.dir).parent.resolve()),
-                        wandb_url=getattr(self.run, "url", None) if self.online else None)
+        update_run_json(
+            run_dir,
+            wandb_id=self.run.id,
+            wandb_mode=mode,
+            wandb_dir=str(Path(self.run.dir).parent.resolve()),
+            wandb_url=getattr(self.run, "url", None) if self.online else None,
+        )
 
     def __call__(self, e: dict[str, Any]) -> None:
         kind = e["type"]
@@ -75,11 +80,19 @@ class WandbSink:
             self.step = e["step"]
             row = {f"lr/{k}": v for k, v in e["lr"].items()}
             row.update({f"loss/{k}": v for k, v in e["loss"].items() if v is not None})
-            row.update({"grad_norm": e["grad_norm"], "clipped": int(e["clipped"]), "imgs_per_s": e["imgs_per_s"],
-                        "epoch": e["epoch"]})
+            row.update(
+                {
+                    "grad_norm": e["grad_norm"],
+                    "clipped": int(e["clipped"]),
+                    "imgs_per_s": e["imgs_per_s"],
+                    "epoch": e["epoch"],
+                }
+            )
             self.run.log(row, step=self.step)
         elif kind == "epoch_end":
-            self.run.log({f"epoch_loss/{k}": v for k, v in e["loss"].items() if v is not None}, step=self.step)
+            self.run.log(
+                {f"epoch_loss/{k}": v for k, v in e["loss"].items() if v is not None}, step=self.step
+            )
         elif kind == "val":
             row = {f"val/{k}": v for k, v in e["metrics"].items()}
             for cls, m in e.get("per_class", {}).items():

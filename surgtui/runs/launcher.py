@@ -36,8 +36,16 @@ def engine_command(run_dir: Path, devices: int = 1, resume: bool = False) -> lis
     args = [str(run_dir)] + (["--resume"] if resume else [])
     if devices > 1:
         # torchrun as a module: no reliance on a `torchrun` script being on PATH.
-        return [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                f"--nproc_per_node={devices}", "-m", "surgtui.engine", *args]
+        return [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={devices}",
+            "-m",
+            "surgtui.engine",
+            *args,
+        ]
     return [sys.executable, "-m", "surgtui.engine", *args]
 
 
@@ -61,22 +69,41 @@ def start_engine(run_dir: str | Path, resume: bool = False) -> subprocess.Popen:
         raise UserError(f"{run_dir}: cannot lock the run ({exc.strerror or exc})") from None
     if lock is None:
         owner = read_json(run_dir / ENGINE_LOCK).get("pid")
-        raise UserError(f"run {run_dir.name} is already running" + (f" (engine pid {owner})" if owner else ""))
+        raise UserError(
+            f"run {run_dir.name} is already running" + (f" (engine pid {owner})" if owner else "")
+        )
     try:
         env = dict(os.environ, PYTHONUNBUFFERED="1", **{ENGINE_LOCK_FD_ENV: str(lock)})
         mode = "a" if resume else "w"
         with open(run_dir / STDOUT_LOG, mode) as out, open(run_dir / STDERR_LOG, mode) as err:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
-                                    start_new_session=True, close_fds=True, pass_fds=(lock,))
+            proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                env=env,
+                start_new_session=True,
+                close_fds=True,
+                pass_fds=(lock,),
+            )
         write_lock_owner(lock, proc.pid)
-        update_run_json(run_dir, pid=proc.pid, pgid=proc.pid, proc_start=proc_start_time(proc.pid),
-                        command=shlex.join(cmd), started=time.time(), exit_code=None)
+        update_run_json(
+            run_dir,
+            pid=proc.pid,
+            pgid=proc.pid,
+            proc_start=proc_start_time(proc.pid),
+            command=shlex.join(cmd),
+            started=time.time(),
+            exit_code=None,
+        )
     finally:
         os.close(lock)  # the engine holds it now
     return proc
 
 
-def launch_run(experiment: Experiment, config_toml: str, runs_dir: Path, where: str) -> tuple[Path, subprocess.Popen]:
+def launch_run(
+    experiment: Experiment, config_toml: str, runs_dir: Path, where: str
+) -> tuple[Path, subprocess.Popen]:
     """`surgtui run` and the UI's launch: check what can be checked, make the run directory, start the engine.
 
     A data source that is not a directory is refused before a run directory is made for nothing.
@@ -103,7 +130,9 @@ def signal_run(run: Run, sig: int = signal.SIGINT) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        raise UserError(f"run {run.id}: not allowed to signal process group {pgid} (started by another user?)") from None
+        raise UserError(
+            f"run {run.id}: not allowed to signal process group {pgid} (started by another user?)"
+        ) from None
     return True
 
 

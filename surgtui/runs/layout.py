@@ -3,7 +3,9 @@
 RUN_JSON = "run.json"
 CONFIG_FILE = "config.toml"
 ENGINE_LOCK = "engine.lock"  # held (flock) by the one engine training this run
-ENGINE_LOCK_FD_ENV = "SURGTUI_ENGINE_LOCK_FD"  # the launcher passes its locked fd to the engine under this name
+ENGINE_LOCK_FD_ENV = (
+    "SURGTUI_ENGINE_LOCK_FD"  # the launcher passes its locked fd to the engine under this name
+)
 WEIGHTS_DIR = "weights"
 LAST_WEIGHTS = "last.pt"
 BEST_WEIGHTS = "best.pt"

@@ -50,7 +50,9 @@ def _f4(v: Any) -> str:
 
 
 def _g(v: Any) -> str:
-    return f"{v:g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else ("" if v is None else str(v))
+    return (
+        f"{v:g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else ("" if v is None else str(v))
+    )
 
 
 def _hp(key: str) -> Callable[[Run], Any]:
@@ -79,8 +81,15 @@ COLUMNS: tuple[Column, ...] = (
     *(Column(m, METRIC_LABELS[m], _metric(m), _f4, True) for m in METRICS),
     Column("best_epoch", "best ep", _best_epoch, numeric=True),
     Column("lr", "lr", _hp("lr"), _g, True),
-    Column("loss_weights", "coord/conf/cls",
-           lambda r: "/".join(_g(_hp(k)(r)) for k in ("coord", "conf", "class")) if _hp("coord")(r) is not None else None),
+    Column(
+        "loss_weights",
+        "coord/conf/cls",
+        lambda r: (
+            "/".join(_g(_hp(k)(r)) for k in ("coord", "conf", "class"))
+            if _hp("coord")(r) is not None
+            else None
+        ),
+    ),
     Column("focal", "focal", _hp("focal")),
     Column("label_smoothing", "smooth", _hp("label_smoothing"), _g, True),
     Column("duration", "duration", lambda r: r.summary.get("duration_s") or _elapsed(r), fmt_duration, True),
@@ -160,8 +169,14 @@ def metric_comparison(runs: Sequence[Run]) -> list[dict[str, Any]]:
             cells.append({"best": best.get("value"), "epoch": best.get("epoch"), "last": last})
         values = [c["best"] for c in cells if c["best"] is not None]
         top = max(values) if values else None
-        table.append({"metric": m, "label": METRIC_LABELS[m], "runs": cells,
-                      "best_run": [i for i, c in enumerate(cells) if top is not None and c["best"] == top]})
+        table.append(
+            {
+                "metric": m,
+                "label": METRIC_LABELS[m],
+                "runs": cells,
+                "best_run": [i for i, c in enumerate(cells) if top is not None and c["best"] == top],
+            }
+        )
     return table
 
 

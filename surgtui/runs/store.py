@@ -52,21 +52,26 @@ def create_run(runs_dir: str | Path, name: str, config_toml: str, now: dt.dateti
         else:  # pragma: no cover
             raise UserError(f"{runs_dir}: could not find a free run id for {base}")
     except OSError as exc:
-        raise UserError(f"--runs-dir {runs_dir}: cannot create a run directory there "
-                        f"({exc.strerror or exc}); choose a writable directory") from None
+        raise UserError(
+            f"--runs-dir {runs_dir}: cannot create a run directory there "
+            f"({exc.strerror or exc}); choose a writable directory"
+        ) from None
     try:
         (path / CONFIG_FILE).write_text(config_toml, encoding="utf-8")
-        write_json_atomic(path / RUN_JSON, {
-            "id": run_id,
-            "experiment": name,
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "host": socket.gethostname(),
-            "pid": None,
-            "pgid": None,
-            "proc_start": None,
-            "command": None,
-            "exit_code": None,
-        })
+        write_json_atomic(
+            path / RUN_JSON,
+            {
+                "id": run_id,
+                "experiment": name,
+                "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "host": socket.gethostname(),
+                "pid": None,
+                "pgid": None,
+                "proc_start": None,
+                "command": None,
+                "exit_code": None,
+            },
+        )
     except OSError as exc:
         import shutil
 
@@ -89,22 +94,6 @@ def update_run_json(run_dir: Path, **fields: Any) -> dict[str, Any]:
     data.update(fields)
     write_json_atomic(run_dir / RUN_JSON, data)
     return data
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 @dataclass

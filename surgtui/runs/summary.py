@@ -58,7 +58,14 @@ class Summary:
             "total_steps": None,
             "epoch": 0,
             "step": 0,
-            "last": {"loss": {}, "lr": {}, "grad_norm": None, "imgs_per_s": None, "metrics": {}, "val_epoch": None},
+            "last": {
+                "loss": {},
+                "lr": {},
+                "grad_norm": None,
+                "imgs_per_s": None,
+                "metrics": {},
+                "val_epoch": None,
+            },
             "best": None,
             "best_per_metric": {},
             "steps_logged": 0,
@@ -147,8 +154,13 @@ class Summary:
         value = metrics.get(BEST_METRIC)
         best = d["best"]
         if isinstance(value, (int, float)) and (best is None or value > best["value"]):
-            d["best"] = {"epoch": epoch, "metric": BEST_METRIC, "value": value, "metrics": metrics,
-                         "per_class": e.get("per_class") or {}}
+            d["best"] = {
+                "epoch": epoch,
+                "metric": BEST_METRIC,
+                "value": value,
+                "metrics": metrics,
+                "per_class": e.get("per_class") or {},
+            }
 
     def to_dict(self) -> dict[str, Any]:
         return self.data

@@ -114,10 +114,16 @@ class SurgApp(App[None]):
             else:
                 self.notify(f"{run_dir.name} is not running", severity="warning")
 
-        self.push_screen(ConfirmScreen(
-            f"Stop {run_dir.name}?",
-            "The engine finishes the current step, saves weights/last.pt and ends 'stopped'.\n"
-            "It can be resumed later with `surgtui resume`.", yes="Stop run", no="Keep running"), answered)
+        self.push_screen(
+            ConfirmScreen(
+                f"Stop {run_dir.name}?",
+                "The engine finishes the current step, saves weights/last.pt and ends 'stopped'.\n"
+                "It can be resumed later with `surgtui resume`.",
+                yes="Stop run",
+                no="Keep running",
+            ),
+            answered,
+        )
 
     # ------------------------------------------------------------ actions
 
@@ -136,8 +142,10 @@ class SurgApp(App[None]):
                 self.exit()
 
         names = ", ".join(d.path.name for d in unsaved)
-        self.push_screen(QuitScreen(f"Unsaved edits in {names}. Save them before quitting?",
-                                    editor.unsaved_diff()), answered)
+        self.push_screen(
+            QuitScreen(f"Unsaved edits in {names}. Save them before quitting?", editor.unsaved_diff()),
+            answered,
+        )
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -172,14 +180,22 @@ class SurgApp(App[None]):
 
         The footer has no room to spare at 80 columns.
         """
-        redundant_on = {"show_experiments": ExperimentsScreen, "show_runs": RunsScreen, "follow_latest": RunsScreen}
+        redundant_on = {
+            "show_experiments": ExperimentsScreen,
+            "show_runs": RunsScreen,
+            "follow_latest": RunsScreen,
+        }
         return not isinstance(self.screen, redundant_on.get(action, ()))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        yield SystemCommand("Experiments", "Edit and launch experiment files (F2)", self.action_show_experiments)
+        yield SystemCommand(
+            "Experiments", "Edit and launch experiment files (F2)", self.action_show_experiments
+        )
         yield SystemCommand("Runs", "All runs: sort, filter, mark, compare (F3)", self.action_show_runs)
-        yield SystemCommand("Follow latest run", "Monitor the newest running run (F4)", self.action_follow_latest)
+        yield SystemCommand(
+            "Follow latest run", "Monitor the newest running run (F4)", self.action_follow_latest
+        )
         yield SystemCommand("Key bindings", "Every key of every screen (?)", self.action_help)
         for title, help_text, callback in getattr(screen, "palette_commands", list)():
             yield SystemCommand(title, help_text, callback)

@@ -36,10 +36,15 @@ def list_experiments(experiments_dir: Path, runs: Sequence[Run]) -> list[Experim
             out.append(ExperimentInfo(path, path.stem, "invalid", "", error=str(exc)))
             continue
         run = latest.get(exp.name)
-        out.append(ExperimentInfo(
-            path, exp.name, exp.variant, exp.description,
-            last_run=run.id if run else "",
-            last_status=run.status if run else "",
-            best_map=run.metric("map50_95") if run else None,
-        ))
+        out.append(
+            ExperimentInfo(
+                path,
+                exp.name,
+                exp.variant,
+                exp.description,
+                last_run=run.id if run else "",
+                last_status=run.status if run else "",
+                best_map=run.metric("map50_95") if run else None,
+            )
+        )
     return out

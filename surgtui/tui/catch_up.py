@@ -45,8 +45,12 @@ def caught_up(run_dir: Path, capacity: int = 1024) -> RunFollower:
 
 
 def fold_in_child(run_dir: Path, capacity: int) -> RunFollower:
-    done = subprocess.run([sys.executable, "-m", "surgtui.tui.catch_up", str(run_dir), str(capacity)],
-                          capture_output=True, timeout=600, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "surgtui.tui.catch_up", str(run_dir), str(capacity)],
+        capture_output=True,
+        timeout=600,
+        check=True,
+    )
     return pickle.loads(done.stdout)
 
 

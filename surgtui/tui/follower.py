@@ -259,11 +259,17 @@ def milestone(e: dict[str, Any], epochs: int) -> tuple[str, str] | None:
     if kind == "epoch_end":
         total = (e.get("loss") or {}).get("total")
         loss = f", loss {total:.4f}" if isinstance(total, (int, float)) else ""
-        return "info", f"epoch {e.get('epoch')}/{epochs or '?'} done in {fmt_duration(e.get('duration_s'))}{loss}"
+        return (
+            "info",
+            f"epoch {e.get('epoch')}/{epochs or '?'} done in {fmt_duration(e.get('duration_s'))}{loss}",
+        )
     if kind == "val":
         metrics = e.get("metrics") or {}
-        shown = " ".join(f"{METRIC_LABELS[k]} {metrics[k]:.3f}" for k in ("map50", "map50_95")
-                         if isinstance(metrics.get(k), (int, float)))
+        shown = " ".join(
+            f"{METRIC_LABELS[k]} {metrics[k]:.3f}"
+            for k in ("map50", "map50_95")
+            if isinstance(metrics.get(k), (int, float))
+        )
         return "info", f"validation, epoch {e.get('epoch')}: {shown or 'no metrics'}"
     if kind == "checkpoint":
         return "info", f"saved {e.get('path')}" + (" (new best)" if e.get("best") else "")

@@ -47,43 +47,61 @@ class FieldSpec:
 
 
 SECTIONS: tuple[tuple[str, tuple[FieldSpec, ...]], ...] = (
-    ("model", (
-        FieldSpec("variant", "variant", "select"),
-        FieldSpec("model.backbone", "backbone", "select"),
-        FieldSpec("model.pretrained", "pretrained", "value", "true, false or a weights path"),
-        FieldSpec("model.img_size", "image size", "number", "multiple of 32"),
-    )),
-    ("loss", (
-        FieldSpec("loss.coord", "coord weight", "number"),
-        FieldSpec("loss.conf", "conf weight", "number"),
-        FieldSpec("loss.class", "class weight", "number"),
-        FieldSpec("loss.focal", "focal loss", "switch"),
-        FieldSpec("loss.focal_gamma", "focal gamma", "number", "0-10"),
-        FieldSpec("loss.focal_alpha", "focal alpha", "number", "0-1"),
-        FieldSpec("loss.label_smoothing", "label smoothing", "number", "0 <= e < 1"),
-        FieldSpec("loss.assignment", "assignment", "select"),
-    )),
-    ("optimizer", (
-        FieldSpec("optim.optimizer", "optimizer", "select"),
-        FieldSpec("optim.lr", "lr", "number"),
-        FieldSpec("optim.backbone_lr_mult", "backbone lr x", "number"),
-        FieldSpec("optim.weight_decay", "weight decay", "number"),
-        FieldSpec("optim.grad_clip", "grad clip", "number", "0 = off"),
-    )),
-    ("schedule", (
-        FieldSpec("schedule.kind", "schedule", "select"),
-        FieldSpec("schedule.warmup_frac", "warmup frac", "number", "0 <= f < 1"),
-    )),
-    ("training", (
-        FieldSpec("train.epochs", "epochs", "number"),
-        FieldSpec("train.batch_size", "batch size", "number"),
-        FieldSpec("train.device", "device", "text", "auto, cpu, cuda, cuda:N"),
-        FieldSpec("train.devices", "devices", "number", "> 1 uses torchrun"),
-    )),
-    ("data and logging", (
-        FieldSpec("data.source", "data source", "text", "synthetic or a data set path"),
-        FieldSpec("logging.wandb", "W&B", "switch"),
-    )),
+    (
+        "model",
+        (
+            FieldSpec("variant", "variant", "select"),
+            FieldSpec("model.backbone", "backbone", "select"),
+            FieldSpec("model.pretrained", "pretrained", "value", "true, false or a weights path"),
+            FieldSpec("model.img_size", "image size", "number", "multiple of 32"),
+        ),
+    ),
+    (
+        "loss",
+        (
+            FieldSpec("loss.coord", "coord weight", "number"),
+            FieldSpec("loss.conf", "conf weight", "number"),
+            FieldSpec("loss.class", "class weight", "number"),
+            FieldSpec("loss.focal", "focal loss", "switch"),
+            FieldSpec("loss.focal_gamma", "focal gamma", "number", "0-10"),
+            FieldSpec("loss.focal_alpha", "focal alpha", "number", "0-1"),
+            FieldSpec("loss.label_smoothing", "label smoothing", "number", "0 <= e < 1"),
+            FieldSpec("loss.assignment", "assignment", "select"),
+        ),
+    ),
+    (
+        "optimizer",
+        (
+            FieldSpec("optim.optimizer", "optimizer", "select"),
+            FieldSpec("optim.lr", "lr", "number"),
+            FieldSpec("optim.backbone_lr_mult", "backbone lr x", "number"),
+            FieldSpec("optim.weight_decay", "weight decay", "number"),
+            FieldSpec("optim.grad_clip", "grad clip", "number", "0 = off"),
+        ),
+    ),
+    (
+        "schedule",
+        (
+            FieldSpec("schedule.kind", "schedule", "select"),
+            FieldSpec("schedule.warmup_frac", "warmup frac", "number", "0 <= f < 1"),
+        ),
+    ),
+    (
+        "training",
+        (
+            FieldSpec("train.epochs", "epochs", "number"),
+            FieldSpec("train.batch_size", "batch size", "number"),
+            FieldSpec("train.device", "device", "text", "auto, cpu, cuda, cuda:N"),
+            FieldSpec("train.devices", "devices", "number", "> 1 uses torchrun"),
+        ),
+    ),
+    (
+        "data and logging",
+        (
+            FieldSpec("data.source", "data source", "text", "synthetic or a data set path"),
+            FieldSpec("logging.wandb", "W&B", "switch"),
+        ),
+    ),
 )
 FIELDS: tuple[FieldSpec, ...] = tuple(f for _, fields in SECTIONS for f in fields)
 FIELD_BY_KEY = {f.key: f for f in FIELDS}

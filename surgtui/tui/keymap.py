@@ -17,16 +17,28 @@ APP = [
     Binding("f1,question_mark", "app.help", "Help", key_display="?"),
     Binding("f2", "app.show_experiments", "Experiments"),
     Binding("f3", "app.show_runs", "Runs"),
-    Binding("f4", "app.follow_latest", "Monitor", tooltip="Follow the newest running run (or the newest run)"),
-    Binding("ctrl+q", "app.quit", "Quit", priority=True, show=False,
-            tooltip="Runs keep running; with unsaved edits: save, discard or cancel"),
+    Binding(
+        "f4", "app.follow_latest", "Monitor", tooltip="Follow the newest running run (or the newest run)"
+    ),
+    Binding(
+        "ctrl+q",
+        "app.quit",
+        "Quit",
+        priority=True,
+        show=False,
+        tooltip="Runs keep running; with unsaved edits: save, discard or cancel",
+    ),
 ]
 
 EXPERIMENTS = [
     Binding("ctrl+s", "save", "Save", tooltip="Show the diff, then write the edited keys"),
     Binding("ctrl+n", "save_as", "Save as", tooltip="Write the edited experiment to a new file"),
-    Binding("ctrl+l", "launch", "Launch",
-            tooltip="Start a run of the file and follow it (with unsaved edits: save and launch, or launch as saved)"),
+    Binding(
+        "ctrl+l",
+        "launch",
+        "Launch",
+        tooltip="Start a run of the file and follow it (with unsaved edits: save and launch, or launch as saved)",
+    ),
     Binding("ctrl+r", "revert", "Revert", tooltip="Drop the unsaved edits", show=False),
     Binding("escape", "focus_list", "Back to list", show=False),
 ]
@@ -82,8 +94,14 @@ HELP = [
 
 # What the help screen lists, in order.
 SCOPES: tuple[tuple[str, list[Binding]], ...] = (
-    ("Everywhere", APP + [Binding("ctrl+p", "command_palette", "Command palette"),
-                          Binding("tab,shift+tab", "focus", "Next / previous field")]),
+    (
+        "Everywhere",
+        APP
+        + [
+            Binding("ctrl+p", "command_palette", "Command palette"),
+            Binding("tab,shift+tab", "focus", "Next / previous field"),
+        ],
+    ),
     ("Experiments", EXPERIMENTS),
     ("Monitor", MONITOR),
     ("Runs", RUNS),

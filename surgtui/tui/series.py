@@ -55,7 +55,7 @@ class MinMaxSeries:
             self.per_bucket *= 2
         w = self.per_bucket
         for j in range(i, n, w):  # whole chunks: min/max/index run in C
-            chunk = ys[j:j + w]
+            chunk = ys[j : j + w]
             lo, hi = min(chunk), max(chunk)
             buckets.append([len(chunk), xs[j + chunk.index(lo)], lo, xs[j + chunk.index(hi)], hi])
 
@@ -95,7 +95,7 @@ class MinMaxSeries:
 def _merge(buckets: list[list[float]], group: int) -> list[list[float]]:
     out = []
     for i in range(0, len(buckets), group):
-        chunk = buckets[i:i + group]
+        chunk = buckets[i : i + group]
         lo = min(chunk, key=lambda b: b[_YMIN])
         hi = max(chunk, key=lambda b: b[_YMAX])
         out.append([sum(b[_N] for b in chunk), lo[_XMIN], lo[_YMIN], hi[_XMAX], hi[_YMAX]])

@@ -34,8 +34,9 @@ def report_error(app: App, what: str, exc: BaseException) -> None:
     if message == said and now - at < REPEAT_S:
         return
     _last[app] = (message, now)
-    app.notify(f"{type(exc).__name__}: {exc}", title=f"{what} failed", severity="error", timeout=10,
-               markup=False)  # file names and TOML errors hold brackets
+    app.notify(
+        f"{type(exc).__name__}: {exc}", title=f"{what} failed", severity="error", timeout=10, markup=False
+    )  # file names and TOML errors hold brackets
 
 
 def guarded(app: App, what: str, fn: Callable[[], T]) -> Callable[[], T]:
@@ -52,15 +53,18 @@ def guarded(app: App, what: str, fn: Callable[[], T]) -> Callable[[], T]:
     return run
 
 
-def background(*, group: str, what: str, exclusive: bool = True) -> Callable[[Callable[..., T]], Callable[..., Worker[T]]]:
+def background(
+    *, group: str, what: str, exclusive: bool = True
+) -> Callable[[Callable[..., T]], Callable[..., Worker[T]]]:
     """`@work(thread=True)` for a screen or widget method, with failures reported instead of fatal."""
 
     def decorate(method: Callable[..., T]) -> Callable[..., Worker[T]]:
         @functools.wraps(method)
         def start(self: DOMNode, *args: Any, **kwargs: Any) -> Worker[T]:
             job = guarded(self.app, what, functools.partial(method, self, *args, **kwargs))
-            return self.run_worker(job, name=method.__name__, group=group, exclusive=exclusive, thread=True,
-                                   exit_on_error=False)
+            return self.run_worker(
+                job, name=method.__name__, group=group, exclusive=exclusive, thread=True, exit_on_error=False
+            )
 
         return start
 

@@ -21,8 +21,11 @@ class ChoiceScreen(DialogScreen):
         for i, binding in enumerate(self.BINDINGS):
             value = binding.action.removeprefix("choose('").removesuffix("')")
             key = binding.key.split(",")[0]
-            yield Button(f"{binding.description} ({key})", id=f"choice-{value}",
-                         variant="primary" if i == 0 else "default")
+            yield Button(
+                f"{binding.description} ({key})",
+                id=f"choice-{value}",
+                variant="primary" if i == 0 else "default",
+            )
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.action_choose((event.button.id or "").removeprefix("choice-"))

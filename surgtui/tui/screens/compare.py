@@ -55,16 +55,31 @@ class CompareScreen(Screen):
         runs = [Run.load(d) for d in self.run_dirs]
         labels = run_labels(runs)
         per_epoch = [epoch_rows(r.path) for r in runs]
-        return (runs, labels, config_diff(runs), metric_comparison(runs),
-                _curves(labels, per_epoch, "val/map50_95"), _curves(labels, per_epoch, "train/total"))
+        return (
+            runs,
+            labels,
+            config_diff(runs),
+            metric_comparison(runs),
+            _curves(labels, per_epoch, "val/map50_95"),
+            _curves(labels, per_epoch, "train/total"),
+        )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "compare" and event.state is WorkerState.SUCCESS:
             self._show(*event.worker.result)
 
-    def _show(self, runs: list[Run], labels: list[str], diff: list, metrics: list[dict[str, Any]],
-              map_curves: Curves, loss_curves: Curves) -> None:
-        self.query_one("#compare-legend", Static).update("   ".join(f"{lab}: {r.id}" for lab, r in zip(labels, runs)))
+    def _show(
+        self,
+        runs: list[Run],
+        labels: list[str],
+        diff: list,
+        metrics: list[dict[str, Any]],
+        map_curves: Curves,
+        loss_curves: Curves,
+    ) -> None:
+        self.query_one("#compare-legend", Static).update(
+            "   ".join(f"{lab}: {r.id}" for lab, r in zip(labels, runs))
+        )
         table = self.query_one("#compare-metrics", DataTable)
         table.add_columns("metric", *labels)
         for m in metrics:
@@ -109,7 +124,7 @@ def _value(v: Any, width: int = 14) -> str:
         text = "true" if v else "false"
     else:
         text = "" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
-    return text if len(text) <= width else text[:width - 1] + "…"
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _metric_cell(cell: dict[str, Any], best: bool) -> Text:

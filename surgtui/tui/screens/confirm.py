@@ -16,8 +16,9 @@ class ConfirmScreen(DialogScreen):
 
     BINDINGS = keymap.CONFIRM
 
-    def __init__(self, question: str, body: RenderableType | None = None,
-                 yes: str = "Yes", no: str = "No") -> None:
+    def __init__(
+        self, question: str, body: RenderableType | None = None, yes: str = "Yes", no: str = "No"
+    ) -> None:
         super().__init__(question, body)
         self.labels = (yes, no)
 

@@ -133,7 +133,9 @@ class ExperimentsScreen(Screen):
 
     def save_all(self) -> bool:
         """Save every draft with edits; True when all of them are in their files now."""
-        return all([self.save_draft(d) for d in self.unsaved()])  # a list: try every file, not up to the first failure
+        return all(
+            [self.save_draft(d) for d in self.unsaved()]
+        )  # a list: try every file, not up to the first failure
 
     def unsaved_diff(self) -> Text:
         """What saving every draft would change, file by file."""
@@ -209,8 +211,9 @@ class ExperimentsScreen(Screen):
             self.refresh_list()
 
         diff = diff_text(draft.text, new, draft.path.name)
-        self.app.push_screen(ConfirmScreen(f"Save these changes to {draft.path}?", diff, yes="Save", no="Cancel"),
-                             saved)
+        self.app.push_screen(
+            ConfirmScreen(f"Save these changes to {draft.path}?", diff, yes="Save", no="Cancel"), saved
+        )
 
     def action_save_as(self) -> None:
         draft, new = self.draft, self._edited_text()
@@ -272,7 +275,10 @@ class ExperimentsScreen(Screen):
             ("Save experiment", "Show the diff and write the edited keys", self.action_save),
             ("Save experiment as...", "Write the edits to a new experiment file", self.action_save_as),
             ("Launch experiment", "Start a run of the selected file and follow it", self.action_launch),
-            ("Save and launch experiment", "Write the edits, then start a run and follow it",
-             self.action_save_and_launch),
+            (
+                "Save and launch experiment",
+                "Write the edits, then start a run and follow it",
+                self.action_save_and_launch,
+            ),
             ("Revert edits", "Drop the unsaved edits of the selected file", self.action_revert),
         ]

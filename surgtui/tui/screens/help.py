@@ -31,8 +31,9 @@ class HelpScreen(ModalScreen[None]):
         for title, bindings in keymap.SCOPES:
             table.add_row(Text(title, style="bold underline"), "")
             for b in bindings:
-                keys = " / ".join(self.app.get_key_display(replace(b, key=k, key_display=None))
-                                  for k in b.key.split(","))
+                keys = " / ".join(
+                    self.app.get_key_display(replace(b, key=k, key_display=None)) for k in b.key.split(",")
+                )
                 table.add_row(keys, f"{b.description}: {b.tooltip}" if b.tooltip else b.description)
             table.add_row("", "")
         return table

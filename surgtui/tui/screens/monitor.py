@@ -142,8 +142,14 @@ class MonitorScreen(Screen):
     @property
     def drawn(self) -> bool:
         """The whole file is read and every plot shows it (tests and benchmarks wait for this)."""
-        return (self.view is not None and not self._behind and self._pending is None and not self._rebucket
-                and self._plotted is self.view and all(p.ready for p in self.query(CurvePlot)))
+        return (
+            self.view is not None
+            and not self._behind
+            and self._pending is None
+            and not self._rebucket
+            and self._plotted is self.view
+            and all(p.ready for p in self.query(CurvePlot))
+        )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop":

@@ -67,13 +67,18 @@ class RunsScreen(Screen):
         if runs is not None:
             self.runs = runs
         needle = self.filter.lower()
-        visible = [r for r in self.runs if not needle or any(
-            needle in s.lower() for s in (r.id, r.experiment, r.status))]
-        self.query_one(RunsTable).show(sort_runs(visible, self.sort_key, self.descending), self.marked,
-                                       self.sort_key, self.descending)
+        visible = [
+            r
+            for r in self.runs
+            if not needle or any(needle in s.lower() for s in (r.id, r.experiment, r.status))
+        ]
+        self.query_one(RunsTable).show(
+            sort_runs(visible, self.sort_key, self.descending), self.marked, self.sort_key, self.descending
+        )
         # The metric columns are one epoch's values, not each metric's best (compare shows those).
-        self.query_one(RunsTable).border_title = (f"{len(visible)} of {len(self.runs)} runs: "
-                                                  "metrics at each run's best mAP50-95 epoch")
+        self.query_one(RunsTable).border_title = (
+            f"{len(visible)} of {len(self.runs)} runs: metrics at each run's best mAP50-95 epoch"
+        )
         self.query_one(RunsTable).border_subtitle = f"{len(self.marked)} marked" if self.marked else ""
 
     def _run(self, run_id: str | None) -> Run | None:
@@ -150,8 +155,16 @@ class RunsScreen(Screen):
         self.post_message(StopRun(run.path))
 
     def palette_commands(self) -> list[keymap.PaletteCommand]:
-        commands = [("Compare marked runs", "Configs, metrics and curves side by side", self.action_compare),
-                    ("Follow run under cursor", "Open the monitor", self.action_open)]
-        commands += [(f"Sort runs by {c.label}", f"Sort by the {c.key} column (again to reverse)",
-                      lambda key=c.key: self._sort_by(key)) for c in COLUMNS]
+        commands = [
+            ("Compare marked runs", "Configs, metrics and curves side by side", self.action_compare),
+            ("Follow run under cursor", "Open the monitor", self.action_open),
+        ]
+        commands += [
+            (
+                f"Sort runs by {c.label}",
+                f"Sort by the {c.key} column (again to reverse)",
+                lambda key=c.key: self._sort_by(key),
+            )
+            for c in COLUMNS
+        ]
         return commands

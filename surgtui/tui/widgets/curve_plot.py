@@ -118,7 +118,7 @@ class CurvePlot(PlotextPlot):
         if self.log10_y and all_y:
             lo, hi = min(all_y), max(all_y)
             ticks = [lo + (hi - lo) * i / 3 for i in range(4)] if hi > lo else [lo]
-            plt.yticks(ticks, [f"{10 ** t:.1e}".replace("e-0", "e-") for t in ticks])
+            plt.yticks(ticks, [f"{10**t:.1e}".replace("e-0", "e-") for t in ticks])
         legend.rstrip()
         text = legend.append("\n")
         text.append_text(Text.from_ansi(plt.build().rstrip("\n")))

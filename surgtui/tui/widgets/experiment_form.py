@@ -53,8 +53,11 @@ class ExperimentForm(VerticalScroll):
         self.border_subtitle = f"{n_err} invalid field{'s' * (n_err != 1)}: not saved" if n_err else ""
         for spec in FIELDS:
             self.query_one(f"#field-{spec.key.replace('.', '-')}", FieldRow).show(
-                draft.value(spec.key), draft.errors.get(spec.key, ""), draft.edited(spec.key),
-                typed=spec.key in draft.raw)
+                draft.value(spec.key),
+                draft.errors.get(spec.key, ""),
+                draft.edited(spec.key),
+                typed=spec.key in draft.raw,
+            )
 
     def focus_first(self) -> None:
         if not self.disabled:

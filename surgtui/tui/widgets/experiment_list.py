@@ -60,8 +60,13 @@ class ExperimentList(DataTable):
 
 def _cells(info: ExperimentInfo, modified: bool) -> tuple:
     # Unsaved edits matter more here than a running run (the runs screen shows those).
-    mark = (Text("*", style="bold yellow") if modified
-            else Text("●", style="bold green") if info.last_status == "running" else Text(""))
+    mark = (
+        Text("*", style="bold yellow")
+        if modified
+        else Text("●", style="bold green")
+        if info.last_status == "running"
+        else Text("")
+    )
     best = f"{info.best_map:.4f}" if info.best_map is not None else ""
     name = Text(info.name, style="red" if info.error else "")
     return mark, name, info.variant.removeprefix("YOLOv5-"), Text(best, justify="right")

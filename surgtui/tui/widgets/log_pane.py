@@ -21,7 +21,7 @@ class LogPane(RichLog):
         if new <= 0:
             return
         self._seen = view.log_count
-        for level, message in view.logs[-min(new, len(view.logs)):]:
+        for level, message in view.logs[-min(new, len(view.logs)) :]:
             if level == "debug":
                 continue
             if level in self._counts:
