@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import tomlkit
 
-from surgtui.config import VARIANTS, load_experiment
-from surgtui.config.load import parse_value, resolve_data
+from surgtui.config.load import load_experiment, parse_value, resolve_data
+from surgtui.config.variants import VARIANTS
 from surgtui.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from surgtui.config import load_experiment
 from surgtui.config.edit import save_as, set_field, set_fields
+from surgtui.config.load import load_experiment
 from surgtui.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from surgtui.config import load_experiment
+from surgtui.config.load import load_experiment
 from surgtui.errors import ConfigError
 
 KEYS = ["lr", "epochs", "img_size", "focal", "backbone", "variant", "coord", "class", "device", "source", "x"]

@@ -11,8 +11,7 @@ import torch
 from pycocotools.coco import COCO
 from torchvision import tv_tensors
 
-from surgtui.config import Experiment
-from surgtui.config.schema import AugmentConfig
+from surgtui.config.schema import AugmentConfig, Experiment
 from surgtui.data import formats
 from surgtui.data.atomic import staging_dir
 from surgtui.data.cache import synthetic_dataset

@@ -15,8 +15,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from surgtui.config import experiment_to_toml  # noqa: E402
-from surgtui.config.load import deep_merge, resolve_data  # noqa: E402
+from surgtui.config.load import deep_merge, experiment_to_toml, resolve_data  # noqa: E402
 from surgtui.config.schema import SyntheticConfig  # noqa: E402
 from surgtui.data.cache import cache_root, synthetic_dataset  # noqa: E402
 from surgtui.engine import train as engine  # noqa: E402
@@ -67,7 +66,7 @@ class StopAfterEpoch(EventWriter):
 
 
 def train_in_process(run_dir: Path, resume: bool = False, stop_after: int | None = None) -> tuple[str, str]:
-    from surgtui.config import load_frozen
+    from surgtui.config.load import load_frozen
 
     stop = engine.StopFlag()
     events = StopAfterEpoch(run_dir, stop, stop_after) if stop_after else EventWriter(run_dir)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, kill_leftover_engines, surgtui, tiny_experiment
-from surgtui.config import experiment_to_toml
+from surgtui.config.load import experiment_to_toml
 
 pytestmark = pytest.mark.slow
 

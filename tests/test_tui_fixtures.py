@@ -19,8 +19,7 @@ import pytest
 
 import surgtui.runs.events
 import surgtui.runs.launcher
-from surgtui.config import Resolved
-from surgtui.config.load import parse_toml, resolve_data
+from surgtui.config.load import Resolved, parse_toml, resolve_data
 from surgtui.runs.events import EventWriter
 from surgtui.runs.store import create_run, update_run_json
 

@@ -25,8 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from surgtui.config import experiment_to_toml
-from surgtui.config.load import resolve_data
+from surgtui.config.load import experiment_to_toml, resolve_data
 from surgtui.config.schema import SyntheticConfig
 from surgtui.data.cache import TRAIN_SPLIT, cache_root, synthetic_dataset
 from surgtui.runs.events import read_events

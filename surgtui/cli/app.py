@@ -14,7 +14,7 @@ import typer
 
 from surgtui import __version__
 from surgtui.cli.data import data_app
-from surgtui.errors import UserError
+from surgtui.errors import ExitCode, UserError
 
 app = typer.Typer(
     name="surgtui",
@@ -69,7 +69,7 @@ def validate(
     resolved: bool = typer.Option(False, "--resolved", help="Print the fully resolved experiment as TOML."),
 ) -> None:
     """Check experiment files against the schema (and print them resolved)."""
-    from surgtui.config import load_experiment
+    from surgtui.config.load import load_experiment
 
     for f in files:
         r = load_experiment(f, set_ or ())
@@ -92,9 +92,9 @@ def new(
     directory: Path = typer.Option(Path("experiments"), "--dir", help="Where experiment files live."),
 ) -> None:
     """Create a new experiment file from a variant or a copy of another."""
-    from surgtui.config import VARIANTS
     from surgtui.config.edit import save_as
     from surgtui.config.template import render_template
+    from surgtui.config.variants import VARIANTS
 
     dest = directory / f"{name}.toml"
     if from_ is not None:
@@ -124,7 +124,7 @@ def run(
 ) -> None:
     """Train an experiment headless: start the engine and follow it."""
     from surgtui.cli.follow import follow
-    from surgtui.config import load_experiment
+    from surgtui.config.load import load_experiment
     from surgtui.runs.launcher import launch_run
 
     resolved = load_experiment(experiment, list(set_ or ()) + ([f'name="{name}"'] if name else []))
@@ -354,7 +354,7 @@ def main() -> None:
         typer.echo(f"surgtui: error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(ExitCode.STOPPED)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from surgtui.errors import UserError
+from surgtui.errors import ExitCode, UserError
 
 data_app = typer.Typer(
     help="Synthesise, prepare (SimSurgSkill → COCO) and check detection data sets.",
@@ -120,4 +120,4 @@ def check(
         draw_preview(directory, preview, count)
         typer.echo(f"wrote {preview}", err=json_)
     if report.problems.total():
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FAILED)

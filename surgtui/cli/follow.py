@@ -15,13 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from surgtui.errors import exit_code_for
 from surgtui.runs.events import EventTail
 from surgtui.runs.launcher import signal_run, wait_exit
 from surgtui.runs.layout import EVENTS_FILE, STDERR_LOG
+from surgtui.runs.metrics import BEST_METRIC, METRIC_LABELS, METRICS
 from surgtui.runs.state import RunState, fmt_duration
 from surgtui.runs.store import Run
-
-EXIT_CODES = {"finished": 0, "failed": 1, "crashed": 1, "stopped": 130}
 
 
 def plain_line(e: dict[str, Any], state: RunState) -> str | None:
@@ -41,10 +41,7 @@ def plain_line(e: dict[str, Any], state: RunState) -> str | None:
         )
     if kind == "val":
         m = e.get("metrics") or {}
-        return "val   {} mAP50={} mAP50-95={} P={} R={} IoU={}".format(
-            e.get("epoch"),
-            *(_num(m.get(k)) for k in ("map50", "map50_95", "precision", "recall", "mean_iou")),
-        )
+        return f"val   {e.get('epoch')} " + " ".join(f"{METRIC_LABELS[k]}={_num(m.get(k))}" for k in METRICS)
     if kind == "log" and e.get("level") in ("warning", "error"):
         return f"{e['level']}: {e.get('message')}"
     if kind == "run_end":
@@ -100,19 +97,12 @@ def render(state: RunState, stopping: bool = False) -> Any:
         m = state.val
         grid.add_row(
             f"val (ep {state.val_epoch})",
-            "  ".join(
-                f"{label} {_num(m.get(k))}"
-                for k, label in (
-                    ("map50", "mAP50"),
-                    ("map50_95", "mAP50-95"),
-                    ("precision", "P"),
-                    ("recall", "R"),
-                    ("mean_iou", "IoU"),
-                )
-            ),
+            "  ".join(f"{label} {_num(m.get(k))}" for k, label in METRIC_LABELS.items()),
         )
     if state.best:
-        grid.add_row("best", f"mAP50-95 {_num(state.best['value'])} at epoch {state.best['epoch']}")
+        grid.add_row(
+            "best", f"{METRIC_LABELS[BEST_METRIC]} {_num(state.best['value'])} at epoch {state.best['epoch']}"
+        )
     parts: list[Any] = [title, grid]
     for level, message in list(state.logs)[-3:]:
         if level in ("warning", "error"):
@@ -197,4 +187,4 @@ def follow(
         print(f"run {status}: the engine exited without run_end; see {run_dir / STDERR_LOG}", file=sys.stderr)
     if code is not None and code >= 0:  # our own engine's code: 2 tells a user error from a failure
         return code
-    return EXIT_CODES.get(status, 1)
+    return exit_code_for(status)

@@ -11,10 +11,10 @@ from typing import Any
 
 from surgtui.errors import UserError
 from surgtui.fileio import write_text_atomic
+from surgtui.runs.metrics import METRIC_LABELS
 from surgtui.runs.rows import (
     COLUMN_KEYS,
     COLUMNS,
-    METRIC_LABELS,
     STATUS_STYLE,
     config_diff,
     epoch_rows,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import difflib
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,14 +16,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from surgtui.config import toml as tomllib
 from surgtui.config.schema import Experiment
 from surgtui.config.variants import DEFAULT_VARIANT, VARIANTS
 from surgtui.errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 # The seed's environment variables, honoured as overrides and announced.
 ENV_OVERRIDES: dict[str, str] = {

@@ -11,7 +11,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from surgtui.config.device import parse_device
+
 CLASS_NAMES: tuple[str, ...] = ("needle", "needle_driver")
+
+
+SYNTHETIC_SOURCE = "synthetic"  # data.source for the built-in generated scenes
 
 
 class Section(BaseModel):
@@ -100,9 +105,8 @@ class TrainConfig(Section):
     @field_validator("device")
     @classmethod
     def _device(cls, v: str) -> str:
-        if v in ("auto", "cpu", "cuda") or (v.startswith("cuda:") and v[5:].isdigit()):
-            return v
-        raise ValueError(f"must be one of auto, cpu, cuda, cuda:N; got {v!r}")
+        parse_device(v)  # ValueError names the allowed values
+        return v
 
 
 class SyntheticConfig(Section):
@@ -126,7 +130,7 @@ class AugmentConfig(Section):
 
 
 class DataConfig(Section):
-    source: str = "synthetic"
+    source: str = SYNTHETIC_SOURCE
     format: Literal["auto", "coco", "yolo", "simsurgskill"] = "auto"
     train_split: str = "train"
     val_split: str = "val"

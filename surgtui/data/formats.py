@@ -19,11 +19,11 @@ from typing import Literal
 import numpy as np
 
 from surgtui.config.schema import CLASS_NAMES
+from surgtui.data.media import IMAGE_SUFFIXES
 from surgtui.data.problems import Problems
 from surgtui.errors import UserError, one_line
 
 Format = Literal["coco", "yolo", "simsurgskill"]
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 # COCO category id = label index + 1 (COCO reserves 0).
 CATEGORIES: list[dict] = [
     {"id": i + 1, "name": name, "supercategory": "instrument"} for i, name in enumerate(CLASS_NAMES)

@@ -25,8 +25,7 @@ from torch.utils.data import Dataset, default_collate
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from surgtui.config import Experiment
-from surgtui.config.schema import AugmentConfig, DataConfig
+from surgtui.config.schema import AugmentConfig, DataConfig, Experiment
 from surgtui.data import formats
 from surgtui.data.cache import TRAIN_SPLIT, VAL_SPLIT, cache_root, synthetic_dataset
 from surgtui.engine.transforms import (

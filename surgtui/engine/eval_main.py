@@ -30,14 +30,15 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from surgtui.cli.predict import SYNTHETIC, check_eval_args, resolve_weights
 from surgtui.config.schema import CLASS_NAMES, Experiment
+from surgtui.config.schema import SYNTHETIC_SOURCE as SYNTHETIC
 from surgtui.data import formats
 from surgtui.data.cache import TRAIN_SPLIT, VAL_SPLIT, cache_root, synthetic_dataset
 from surgtui.engine.datasets import DetectionDataset, _resolve_source, collate
 from surgtui.engine.evaluate import evaluate
 from surgtui.engine.predict import EXIT_OK, ProgressBar, load_model, main_wrapper, resolve_device
 from surgtui.errors import UserError
+from surgtui.runs.inference import check_eval_args, resolve_weights
 
 METRIC_LABELS = {
     "map50": "mAP50",

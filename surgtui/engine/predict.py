@@ -35,15 +35,16 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from surgtui.cli.predict import check_predict_args, folder_images, resolve_weights
 from surgtui.config.schema import CLASS_NAMES, Experiment
 from surgtui.data.formats import CATEGORIES
+from surgtui.data.media import folder_images
 from surgtui.engine.checkpoint import load_for_inference
 from surgtui.engine.evaluate import non_max_suppression
 from surgtui.engine.model import Detector
 from surgtui.engine.transforms import PAD_VALUE, letterbox, letterbox_canvas, letterbox_geometry
 from surgtui.errors import UserError, one_line
 from surgtui.fileio import atomic_write, write_text_atomic
+from surgtui.runs.inference import check_predict_args, resolve_weights
 
 EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 PREDICTIONS_FILE = "predictions.json"

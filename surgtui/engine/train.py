@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from surgtui.config import Experiment, load_frozen
+from surgtui.config.load import load_frozen
+from surgtui.config.schema import Experiment
 from surgtui.engine import faults
 from surgtui.engine.anchors import check_anchors, dataset_wh
 from surgtui.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -38,7 +39,7 @@ from surgtui.fileio import remove_stale_temps
 from surgtui.runs.events import EventWriter
 from surgtui.runs.layout import BEST_WEIGHTS, CONFIG_FILE, LAST_WEIGHTS, WEIGHTS_DIR
 from surgtui.runs.lock import take_engine_lock
-from surgtui.runs.summary import BEST_METRIC
+from surgtui.runs.metrics import BEST_METRIC
 
 EXIT_FINISHED, EXIT_FAILED, EXIT_USER_ERROR, EXIT_STOPPED = 0, 1, 2, 130
 

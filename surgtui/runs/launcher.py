@@ -16,18 +16,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from surgtui.config import toml as tomllib
 from surgtui.errors import UserError
 from surgtui.runs.layout import CONFIG_FILE, ENGINE_LOCK, ENGINE_LOCK_FD_ENV, STDERR_LOG, STDOUT_LOG
 from surgtui.runs.lock import acquire_engine_lock, proc_start_time, write_lock_owner
 from surgtui.runs.store import Run, create_run, read_json, update_run_json
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 if TYPE_CHECKING:
-    from surgtui.config import Experiment
+    from surgtui.config.schema import Experiment
 
 LOCK_WAIT_S = 3.0
 

@@ -6,24 +6,19 @@ columns, so both views always agree.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from surgtui.config import toml as tomllib
 from surgtui.runs.events import read_events
 from surgtui.runs.layout import CONFIG_FILE, EVENTS_FILE
+from surgtui.runs.metrics import METRIC_LABELS, METRICS, TRAIN_PREFIX, VAL_PREFIX
 from surgtui.runs.state import fmt_duration
 from surgtui.runs.store import Run
 from surgtui.runs.summary import rewind_point
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-METRICS = ("map50", "map50_95", "precision", "recall", "mean_iou")
 # A symbol and a style per status, shared by the CLI and the TUI: readable without colour too.
 STATUS_STYLE: dict[str, tuple[str, str]] = {
     "running": ("●", "bold green"),
@@ -33,7 +28,6 @@ STATUS_STYLE: dict[str, tuple[str, str]] = {
     "crashed": ("✗", "bold red"),
     "created": ("○", "dim"),
 }
-METRIC_LABELS = {"map50": "mAP50", "map50_95": "mAP50-95", "precision": "P", "recall": "R", "mean_iou": "IoU"}
 
 
 @dataclass(frozen=True)
@@ -195,8 +189,8 @@ def epoch_rows(run_dir: Path) -> list[dict[str, Any]]:
             row.update({f"lr/{k}": v for k, v in (e.get("lr") or {}).items()})
             row["grad_norm"] = e.get("grad_norm")
         elif e["type"] == "epoch_end":
-            row.update({f"train/{k}": v for k, v in (e.get("loss") or {}).items()})
+            row.update({TRAIN_PREFIX + k: v for k, v in (e.get("loss") or {}).items()})
             row["duration_s"] = e.get("duration_s")
         elif e["type"] == "val":
-            row.update({f"val/{k}": v for k, v in (e.get("metrics") or {}).items()})
+            row.update({VAL_PREFIX + k: v for k, v in (e.get("metrics") or {}).items()})
     return [by_epoch[k] for k in sorted(by_epoch)]

@@ -9,7 +9,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from surgtui.runs.summary import BEST_METRIC, rewind_point
+from surgtui.runs.metrics import BEST_METRIC
+from surgtui.runs.summary import rewind_point
 
 
 @dataclass

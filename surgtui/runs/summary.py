@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-# The metric that picks the best epoch (and best.pt), as in YOLOv5's fitness.
-BEST_METRIC = "map50_95"
+from surgtui.runs.metrics import BEST_METRIC
+
 HPARAM_KEYS = {
     "lr": ("optim", "lr"),
     "optimizer": ("optim", "optimizer"),

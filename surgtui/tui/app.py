@@ -17,7 +17,7 @@ from pathlib import Path
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
-from surgtui.config import load_experiment
+from surgtui.config.load import load_experiment
 from surgtui.errors import ConfigError, UserError
 from surgtui.runs.launcher import launch_run, signal_run, wait_exit
 from surgtui.runs.store import Run, list_runs

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from surgtui.config import load_experiment
+from surgtui.config.load import load_experiment
 from surgtui.errors import ConfigError
+from surgtui.runs.metrics import BEST_METRIC
 from surgtui.runs.store import Run
 
 
@@ -44,7 +45,7 @@ def list_experiments(experiments_dir: Path, runs: Sequence[Run]) -> list[Experim
                 exp.description,
                 last_run=run.id if run else "",
                 last_status=run.status if run else "",
-                best_map=run.metric("map50_95") if run else None,
+                best_map=run.metric(BEST_METRIC) if run else None,
             )
         )
     return out

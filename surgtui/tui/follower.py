@@ -8,7 +8,6 @@ Memory stays flat however long the run: curves are min/max buckets, logs a ring.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -17,22 +16,18 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+from surgtui.config import toml as tomllib
 from surgtui.runs.events import EventTail, EventVersionError
 from surgtui.runs.layout import CONFIG_FILE, EVENTS_FILE, RUN_JSON
 from surgtui.runs.lock import engine_running, engine_started
-from surgtui.runs.rows import METRIC_LABELS
+from surgtui.runs.metrics import MAP50, MAP50_95, METRIC_LABELS, METRICS
 from surgtui.runs.state import RunState, fmt_duration
 from surgtui.runs.store import read_json
 from surgtui.runs.summary import rewind_point
 from surgtui.tui.series import MinMaxSeries
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 LOSS_KEYS = ("coord", "conf", "class", "total")
-VAL_KEYS = ("map50", "map50_95", "precision", "recall", "mean_iou")
+VAL_KEYS = METRICS
 GRAD_HISTORY = 120
 LIVENESS_EVERY_S = 1.0
 STDERR_LINES = 6
@@ -267,7 +262,7 @@ def milestone(e: dict[str, Any], epochs: int) -> tuple[str, str] | None:
         metrics = e.get("metrics") or {}
         shown = " ".join(
             f"{METRIC_LABELS[k]} {metrics[k]:.3f}"
-            for k in ("map50", "map50_95")
+            for k in (MAP50, MAP50_95)
             if isinstance(metrics.get(k), (int, float))
         )
         return "info", f"validation, epoch {e.get('epoch')}: {shown or 'no metrics'}"

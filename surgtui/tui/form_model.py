@@ -14,9 +14,10 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel
 
-from surgtui.config import VARIANTS, Experiment, parse_value
 from surgtui.config.edit import edit_text
-from surgtui.config.load import parse_toml, resolve_data
+from surgtui.config.load import parse_toml, parse_value, resolve_data
+from surgtui.config.schema import Experiment
+from surgtui.config.variants import VARIANTS
 from surgtui.errors import ConfigError
 
 Kind = Literal["select", "switch", "number", "text", "value"]

@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
+from surgtui.runs.metrics import BEST_METRIC, METRIC_LABELS, TRAIN_PREFIX, VAL_PREFIX
 from surgtui.runs.rows import config_diff, epoch_rows, metric_comparison
 from surgtui.runs.store import Run
 from surgtui.tui import keymap
@@ -39,7 +40,7 @@ class CompareScreen(Screen):
             yield DataTable(id="compare-config", cursor_type="row")
             yield DataTable(id="compare-metrics", cursor_type="row")
         with Horizontal(id="compare-plots"):
-            yield CurvePlot("val mAP50-95 by epoch", id="compare-map")
+            yield CurvePlot(f"val {METRIC_LABELS[BEST_METRIC]} by epoch", id="compare-map")
             yield CurvePlot("train loss (total) by epoch", id="compare-loss")
         yield Footer(compact=True)
 
@@ -60,8 +61,8 @@ class CompareScreen(Screen):
             labels,
             config_diff(runs),
             metric_comparison(runs),
-            _curves(labels, per_epoch, "val/map50_95"),
-            _curves(labels, per_epoch, "train/total"),
+            _curves(labels, per_epoch, VAL_PREFIX + BEST_METRIC),
+            _curves(labels, per_epoch, TRAIN_PREFIX + "total"),
         )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

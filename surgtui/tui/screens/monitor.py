@@ -22,7 +22,7 @@ from textual.widgets import Footer, Header, Static
 from textual.worker import get_current_worker
 
 from surgtui.runs.layout import EVENTS_FILE
-from surgtui.runs.rows import METRIC_LABELS
+from surgtui.runs.metrics import BEST_METRIC, METRIC_LABELS
 from surgtui.tui import keymap
 from surgtui.tui.catch_up import caught_up
 from surgtui.tui.follower import VAL_KEYS, RunFollower, RunView
@@ -125,7 +125,7 @@ class MonitorScreen(Screen):
         self.query_one(LogPane).show(view)
         self.query_one("#val-latest", Static).update(_val_line(view))
         if view.best:
-            best = f"best mAP50-95 {view.best['value']:.3f} @ epoch {view.best['epoch']}"
+            best = f"best {METRIC_LABELS[BEST_METRIC]} {view.best['value']:.3f} @ epoch {view.best['epoch']}"
             self.query_one("#plot-val").border_subtitle = best
         if not self._behind and (self._plotted is None or view.status != "running"):
             self._push_plots()  # the first whole view, and the last, without waiting for the timer

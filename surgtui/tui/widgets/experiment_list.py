@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.text import Text
 from textual.widgets import DataTable
 
+from surgtui.runs.metrics import BEST_METRIC, METRIC_LABELS
 from surgtui.tui.catalog import ExperimentInfo
 
 COLUMN_KEYS = ("mark", "name", "variant", "best")
@@ -21,7 +22,7 @@ class ExperimentList(DataTable):
         self._shown: list[tuple] = []
 
     def on_mount(self) -> None:
-        for key, label in zip(COLUMN_KEYS, (" ", "experiment", "variant", "mAP50-95")):
+        for key, label in zip(COLUMN_KEYS, (" ", "experiment", "variant", METRIC_LABELS[BEST_METRIC])):
             self.add_column(label, key=key, width=1 if key == "mark" else None)
 
     def show(self, infos: Sequence[ExperimentInfo], modified: Collection[Path]) -> None:

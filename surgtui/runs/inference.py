@@ -1,0 +1,80 @@
+"""The arguments of `predict` and `eval`, checked without torch.
+
+The CLI checks them before it starts the engine (one line, exit 2); the engine modules check
+them again when started by hand. A RUN argument resolves to the run's best weights.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from surgtui.config.device import DEVICE_CHOICES, parse_device
+from surgtui.config.schema import SYNTHETIC_SOURCE
+from surgtui.data.media import source_kind
+from surgtui.errors import UserError
+from surgtui.runs.layout import BEST_WEIGHTS, LAST_WEIGHTS, RUN_JSON, WEIGHTS_DIR
+from surgtui.runs.store import resolve_run
+
+WEIGHT_SUFFIXES: tuple[str, ...] = (".pt", ".pth")
+WEIGHT_NAMES: tuple[str, ...] = (BEST_WEIGHTS, LAST_WEIGHTS)  # a run's weights, in order of preference
+
+
+def resolve_weights(ref: str, runs_dir: Path | None = None) -> Path:
+    """A weights file, or a run (id, prefix, path, `latest`) -> its weights/best.pt, else weights/last.pt."""
+    path = Path(ref).expanduser()
+    if path.is_file():
+        return path
+    if path.suffix.lower() in WEIGHT_SUFFIXES:
+        raise UserError(f"{ref}: no such weights file")
+    if path.is_dir() and not (path / RUN_JSON).is_file():
+        if not any((path / WEIGHTS_DIR / n).is_file() for n in WEIGHT_NAMES):
+            raise UserError(
+                f"{ref}: not a run directory (no {RUN_JSON}, no weights/best.pt) and not a weights file"
+            )
+        run_dir = path
+    else:
+        run_dir = resolve_run(ref, runs_dir)
+    for name in WEIGHT_NAMES:
+        if (run_dir / WEIGHTS_DIR / name).is_file():
+            return run_dir / WEIGHTS_DIR / name
+    raise UserError(
+        f"run {run_dir.name}: no weights yet (neither weights/best.pt nor weights/last.pt in {run_dir})"
+    )
+
+
+def check_device(device: str) -> str:
+    try:
+        parse_device(device)
+    except ValueError:
+        raise UserError(f"--device {device!r}: expected {DEVICE_CHOICES}") from None
+    return device
+
+
+def check_predict_args(source: Path, out: Path, conf: float, iou: float, batch: int, device: str) -> str:
+    """Everything about `predict`'s arguments that needs no torch; returns the source kind."""
+    if not (0.0 <= conf <= 1.0) or math.isnan(conf):
+        raise UserError(f"--conf {conf:g}: expected a score threshold in 0..1")
+    if not (0.0 < iou <= 1.0):
+        raise UserError(f"--iou {iou:g}: expected an NMS IoU threshold in (0, 1]")
+    if batch < 1:
+        raise UserError(f"--batch {batch}: expected at least 1")
+    check_device(device)
+    kind = source_kind(source)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a directory")
+    folder = source if kind == "folder" else source.parent
+    if out.exists() and out.resolve() == folder.resolve():
+        raise UserError(f"--out {out}: is where the source images are; drawn images would overwrite them")
+    return kind
+
+
+def check_eval_args(data: str | None, batch: int | None, device: str) -> None:
+    if batch is not None and batch < 1:
+        raise UserError(f"--batch {batch}: expected at least 1")
+    check_device(device)
+    if data is not None and data != SYNTHETIC_SOURCE and not Path(data).expanduser().is_dir():
+        raise UserError(
+            f"{data}: no such data set directory; expected a COCO, YOLO or prepared SimSurgSkill "
+            f"directory, or {SYNTHETIC_SOURCE!r}"
+        )
