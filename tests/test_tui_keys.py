@@ -150,3 +150,29 @@ def test_stop_is_offered_only_while_the_run_runs(tmp_path: Path) -> None:
             assert "Stop run" not in dict(_footer_keys(app)).values()
 
     asyncio.run(scenario())
+
+
+def test_every_binding_has_an_id_and_a_keymap_remaps_it(tmp_path: Path) -> None:
+    """Keys can be remapped by binding id (Textual's keymap): each id names one binding."""
+    from surgtui.tui import keymap
+
+    bindings = [b for name in dir(keymap) if name.isupper() for b in getattr(keymap, name) if hasattr(b, "id")]
+    ids = [b.id for b in bindings]
+    assert None not in ids, [b.action for b in bindings if b.id is None]
+    assert len(set(ids)) == len(set(map(id, bindings))), "two bindings share an id"
+
+    exps = copy_experiments(tmp_path / "experiments", ("smoke",))
+    write_runs(tmp_path / "runs")
+
+    async def scenario() -> None:
+        app = SurgApp(exps, tmp_path / "runs")
+        async with app.run_test(size=(100, 30)) as pilot:
+            app.set_keymap({"app.runs": "f9"})
+            await pilot.press("f3")  # the old key no longer switches
+            await pilot.pause(0.1)
+            assert app.current_mode == "experiments"
+            await pilot.press("f9")
+            await pilot.pause(0.1)
+            assert app.current_mode == "runs" and isinstance(app.screen, RunsScreen)
+
+    asyncio.run(scenario())

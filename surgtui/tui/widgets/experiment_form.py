@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
@@ -14,10 +16,11 @@ from surgtui.tui.widgets.field_row import FieldRow
 class ExperimentForm(VerticalScroll):
     """Shows a draft (attribute down); folds field edits into it and posts `Changed` up."""
 
+    @dataclass
     class Changed(Message):
-        def __init__(self, draft: ExperimentDraft) -> None:
-            super().__init__()
-            self.draft = draft
+        """The draft after the user's edit."""
+
+        draft: ExperimentDraft
 
     def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal
@@ -15,11 +17,12 @@ from surgtui.tui.form_model import FieldSpec
 class FieldRow(Widget):
     """Shows one field's value and error (set by the form); posts `Edited` when the user changes it."""
 
+    @dataclass
     class Edited(Message):
-        def __init__(self, key: str, raw: str | bool) -> None:
-            super().__init__()
-            self.key = key
-            self.raw = raw
+        """The user changed the field to `raw` (text as typed, or a switch's bool)."""
+
+        key: str
+        raw: str | bool
 
     def __init__(self, spec: FieldSpec) -> None:
         super().__init__(id="field-" + spec.key.replace(".", "-"))
@@ -42,12 +45,11 @@ class FieldRow(Widget):
     def control(self) -> Input | Select | Switch:
         return self.query_one("Input, Select, Switch")  # type: ignore[return-value]
 
+    @dataclass
     class Left(Message):
         """The user moved out of this field."""
 
-        def __init__(self, key: str) -> None:
-            super().__init__()
-            self.key = key
+        key: str
 
     def show(self, value: str | bool, error: str, edited: bool, typed: bool = False) -> None:
         """Attributes down: the form sets what to show; no Changed message echoes back.
