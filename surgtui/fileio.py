@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,8 +62,11 @@ def atomic_write(path: str | Path, binary: bool = False, durable: bool = True) -
         raise
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    with atomic_write(path) as fh:
+def write_text_atomic(path: str | Path, text: str, durable: bool = True, parents: bool = False) -> None:
+    """`parents`: create the missing directories first; `durable=False` for bulk files a rerun remakes."""
+    if parents:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path, durable=durable) as fh:
         fh.write(text)
 
 
@@ -88,3 +92,36 @@ def remove_stale_temps(directory: str | Path) -> list[Path]:
             except OSError:
                 pass
     return removed
+
+
+@contextmanager
+def staging_dir(final: Path) -> Iterator[Path]:
+    """Yield an empty temp directory that becomes `final` (one rename) when the block succeeds.
+
+    If `final` appeared meanwhile (another process won the race) the temp copy is
+    discarded and the existing one kept: both hold the same content by construction.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_sibling(final)
+    tmp.mkdir()
+    try:
+        yield tmp
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not final.is_dir():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def scratch_dir(parent: Path) -> Iterator[Path]:
+    """Yield a hidden temp directory under `parent`, removed afterwards whatever happens."""
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_sibling(parent / "scratch")
+    tmp.mkdir()
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

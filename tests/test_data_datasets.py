@@ -13,12 +13,12 @@ from torchvision import tv_tensors
 
 from surgtui.config.schema import AugmentConfig, Experiment
 from surgtui.data import formats
-from surgtui.data.atomic import staging_dir
 from surgtui.data.cache import synthetic_dataset
 from surgtui.data.writers import plan_videos, write_synthetic
 from surgtui.engine.datasets import DetectionDataset, build_datasets, collate
 from surgtui.engine.transforms import HSVJitter, letterbox, train_transforms
 from surgtui.errors import UserError
+from surgtui.fileio import staging_dir
 
 S = 160
 

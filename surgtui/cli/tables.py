@@ -11,6 +11,7 @@ from typing import Any
 
 from surgtui.errors import UserError
 from surgtui.fileio import write_text_atomic
+from surgtui.runs.layout import BEST_WEIGHTS, LAST_WEIGHTS, WEIGHTS_DIR
 from surgtui.runs.metrics import METRIC_LABELS
 from surgtui.runs.rows import (
     COLUMN_KEYS,
@@ -122,8 +123,8 @@ def print_show(run_dir: Path) -> None:
         for name, m in (best.get("per_class") or {}).items():
             table.add_row(name, *(f"{m.get(k, 0):.4f}" for k in ("ap50", "ap50_95", "precision", "recall")))
         console.print(table)
-    weights = run.path / "weights"
-    for f in ("best.pt", "last.pt"):
+    weights = run.path / WEIGHTS_DIR
+    for f in (BEST_WEIGHTS, LAST_WEIGHTS):
         if (weights / f).exists():
             console.print(f"weights: {weights / f}")
 

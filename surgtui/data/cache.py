@@ -8,9 +8,9 @@ import os
 from pathlib import Path
 
 from surgtui.config.schema import SyntheticConfig
-from surgtui.data.atomic import staging_dir
 from surgtui.data.synth import GENERATOR_VERSION
 from surgtui.data.writers import plan_frames, write_synthetic
+from surgtui.fileio import staging_dir
 
 TRAIN_SPLIT, VAL_SPLIT = "train", "val"
 FRAMES_PER_VIDEO = 8  # a new tissue background every 8 frames

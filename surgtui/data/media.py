@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from surgtui.errors import UserError
+from surgtui.fileio import atomic_write
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # Everything Pillow decodes that a camera or an annotation tool writes; one list, so training and predict agree.
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv")
+JPEG_QUALITY = 95
 
 
 def is_image(path: Path) -> bool:
@@ -49,3 +55,11 @@ def source_kind(source: Path) -> str:
 def folder_images(folder: Path) -> list[Path]:
     """The images directly inside `folder` (not its subfolders), sorted by name; hidden files skipped."""
     return sorted(p for p in folder.iterdir() if is_image(p) and p.is_file())
+
+
+def save_jpeg(path: Path, image: np.ndarray) -> None:
+    """Save an H×W×3 uint8 RGB array as a JPEG, atomically (not fsynced: one of many frames a rerun remakes)."""
+    from PIL import Image  # here: the argument checks that import this module need no PIL
+
+    with atomic_write(path, binary=True, durable=False) as fh:
+        Image.fromarray(image).save(fh, format="JPEG", quality=JPEG_QUALITY)

@@ -18,9 +18,10 @@ from pathlib import Path
 
 from surgtui.config.schema import CLASS_NAMES
 from surgtui.data import formats, simsurgskill, video
-from surgtui.data.atomic import save_jpeg, write_text
+from surgtui.data.media import save_jpeg
 from surgtui.data.problems import Problems
 from surgtui.errors import UserError
+from surgtui.fileio import write_text_atomic
 
 Progress = Callable[[int, int, str], None]  # (videos done, videos total, what is being done)
 RECORD_VERSION = 1
@@ -174,7 +175,7 @@ def _prepare_video(annotation: Path, out_dir: Path, split: str, report: PrepareR
         "frame_count": frame_count,
         "written": written,
     }
-    write_text(record_path, json.dumps(record))
+    write_text_atomic(record_path, json.dumps(record), parents=True)
     return _Video(case_id, width, height, {f: frames[f] for f in written})
 
 
@@ -214,4 +215,8 @@ def _write_coco(out_dir: Path, split: str, videos: list[_Video], summary: SplitS
                 summary.boxes[CLASS_NAMES[b.label]] += 1
     summary.images = len(images)
     (out_dir / "images" / split).mkdir(parents=True, exist_ok=True)
-    write_text(out_dir / "annotations" / f"{split}.json", json.dumps(formats.coco_dict(images, annotations)))
+    write_text_atomic(
+        out_dir / "annotations" / f"{split}.json",
+        json.dumps(formats.coco_dict(images, annotations)),
+        parents=True,
+    )

@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from surgtui.data import formats
-from surgtui.data.atomic import save_jpeg, scratch_dir, write_text
+from surgtui.data.media import save_jpeg
 from surgtui.data.synth import Box, video_frames
 from surgtui.data.video import encode_video
 from surgtui.errors import UserError
+from surgtui.fileio import scratch_dir, write_text_atomic
 
 LAYOUTS: tuple[str, ...] = ("simsurgskill", "coco", "yolo")
 Progress = Callable[[int, int], None]  # (frames done, frames total)
@@ -102,7 +103,9 @@ def write_synthetic(
                 (out / target).parent.mkdir(parents=True, exist_ok=True)
                 os.rename(tmp / target, out / target)
     if layout == "yolo":
-        write_text(out / "data.yaml", formats.yolo_yaml_text(formats.list_splits(out, "yolo")))
+        write_text_atomic(
+            out / "data.yaml", formats.yolo_yaml_text(formats.list_splits(out, "yolo")), parents=True
+        )
 
 
 def _raw_entry(case_id: int, frame_id: int, box: Box | None) -> dict:
@@ -137,9 +140,10 @@ def _write_raw_video(tmp: Path, video: SynthVideo, rendered: Iterator[tuple[np.n
         split_dir / formats.RAW_VIDEOS / formats.video_file_name(video.case_id), images_noting_boxes()
     )
     doc = {str(i): entry for i, entry in enumerate(entries)}
-    write_text(
+    write_text_atomic(
         split_dir / formats.RAW_ANNOTATIONS / formats.annotation_file_name(video.case_id),
         json.dumps(doc, indent=1),
+        parents=True,
     )
 
 
@@ -165,7 +169,12 @@ def _write_images(
                 formats.yolo_line(formats.class_index(b.cls), b.x, b.y, b.w, b.h, width, height)
                 for b in boxes
             ]
-            write_text(label_dir / f"{Path(name).stem}.txt", "".join(f"{line}\n" for line in lines))
+            write_text_atomic(
+                label_dir / f"{Path(name).stem}.txt",
+                "".join(f"{line}\n" for line in lines),
+                durable=False,
+                parents=True,
+            )
     return labelled
 
 
@@ -181,4 +190,8 @@ def _write_coco_json(
                     len(annotations) + 1, image_id, formats.class_index(b.cls), b.x, b.y, b.w, b.h
                 )
             )
-    write_text(tmp / "annotations" / f"{split}.json", json.dumps(formats.coco_dict(images, annotations)))
+    write_text_atomic(
+        tmp / "annotations" / f"{split}.json",
+        json.dumps(formats.coco_dict(images, annotations)),
+        parents=True,
+    )

@@ -18,7 +18,7 @@ from typing import Any
 
 from surgtui.config import toml as tomllib
 from surgtui.runs.events import EventTail, EventVersionError
-from surgtui.runs.layout import CONFIG_FILE, EVENTS_FILE, RUN_JSON
+from surgtui.runs.layout import CONFIG_FILE, EVENTS_FILE, RUN_JSON, STDERR_LOG
 from surgtui.runs.lock import engine_running, engine_started
 from surgtui.runs.metrics import MAP50, MAP50_95, METRIC_LABELS, METRICS
 from surgtui.runs.state import RunState, fmt_duration
@@ -200,7 +200,7 @@ class RunFollower:
         self._crash_reported = True
         self._log("error", "the engine exited without run_end: it crashed or was killed")
         try:
-            lines = (self.run_dir / "stderr.log").read_text(errors="replace").splitlines()
+            lines = (self.run_dir / STDERR_LOG).read_text(errors="replace").splitlines()
         except OSError:
             return
         for line in lines[-STDERR_LINES:]:
