@@ -156,7 +156,9 @@ def test_every_binding_has_an_id_and_a_keymap_remaps_it(tmp_path: Path) -> None:
     """Keys can be remapped by binding id (Textual's keymap): each id names one binding."""
     from surgtui.tui import keymap
 
-    bindings = [b for name in dir(keymap) if name.isupper() for b in getattr(keymap, name) if hasattr(b, "id")]
+    bindings = [
+        b for name in dir(keymap) if name.isupper() for b in getattr(keymap, name) if hasattr(b, "id")
+    ]
     ids = [b.id for b in bindings]
     assert None not in ids, [b.action for b in bindings if b.id is None]
     assert len(set(ids)) == len(set(map(id, bindings))), "two bindings share an id"
