@@ -205,3 +205,22 @@ def test_sources_that_cannot_be_used_are_user_errors(sets: Path, tmp_path: Path)
         _experiment(str(sets / "coco"), format="simsurgskill", train_split="train", val_split="val")
     )
     assert len(train) == 3
+
+
+def test_training_reads_every_image_kind_predict_accepts(sets: Path, tmp_path: Path) -> None:
+    """A YOLO split holding .webp and .tif frames trains on them, with their boxes (predict takes them too)."""
+    import shutil
+
+    from PIL import Image
+
+    root = tmp_path / "yolo"
+    shutil.copytree(sets / "yolo", root)
+    jpegs = sorted((root / "images" / "train").glob("*.jpg"))
+    for jpeg, suffix in zip(jpegs, (".webp", ".tif")):
+        with Image.open(jpeg) as im:
+            im.save(jpeg.with_suffix(suffix))
+        jpeg.unlink()
+    records = formats.read_split(root, "yolo", "train")
+    originals = formats.read_split(sets / "yolo", "yolo", "train")
+    assert sorted(r.path.suffix for r in records) == sorted([".webp", ".tif", ".jpg"])
+    assert [len(r.boxes) for r in records] == [len(r.boxes) for r in originals]
