@@ -286,37 +286,53 @@ log_every = 2
 # ---------------------------------------------------------------- a stand-in engine
 
 
+STAND_IN_LOSS = {"coord": 0.1, "conf": 0.5, "class": 0.2, "total": 0.8}
+
+
+def stand_in_start(
+    w: EventWriter, run_dir: Path, experiment: str, epochs: int, steps_per_epoch: int, **kw
+) -> None:
+    """A stand-in engine's run_start: a tiny model on the CPU, grad clip 10."""
+    params = {"backbone": 1, "head": 1, "total": 2}
+    config = {"optim": {"grad_clip": 10.0}}
+    w.run_start(
+        run_dir.name,
+        experiment,
+        config,
+        "cpu",
+        1,
+        params,
+        epochs,
+        steps_per_epoch,
+        epochs * steps_per_epoch,
+        **kw,
+    )
+
+
+def stand_in_step(
+    w: EventWriter,
+    epoch: int,
+    step: int,
+    grad_norm: float = 1.0,
+    clipped: bool = False,
+    loss: dict | None = None,
+) -> None:
+    w.step(epoch, step, {"backbone": 1e-4, "head": 1e-3}, grad_norm, clipped, loss or STAND_IN_LOSS, 100.0)
+
+
 def stand_in_engine(run_dir: Path) -> int:
     """Writes a step every 20 ms until SIGINT, then checkpoints and ends `stopped` (exit 130)."""
     stop: list[int] = []
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
     started = time.time()
     with EventWriter(run_dir) as w:
-        w.run_start(
-            run_dir.name,
-            "stand-in",
-            {"optim": {"grad_clip": 10.0}},
-            "cpu",
-            1,
-            {"backbone": 1, "head": 1, "total": 2},
-            100,
-            100,
-            10_000,
-        )
+        stand_in_start(w, run_dir, "stand-in", epochs=100, steps_per_epoch=100)
         for step in range(1, 10_001):
             if stop:
                 w.checkpoint((step - 1) // 100 + 1, "weights/last.pt", False)
                 w.run_end("stopped", "SIGINT received", None, time.time() - started)
                 return 130
-            w.step(
-                (step - 1) // 100 + 1,
-                step,
-                {"backbone": 1e-4, "head": 1e-3},
-                1.0,
-                False,
-                {"coord": 0.1, "conf": 0.5, "class": 0.2, "total": 0.8},
-                100.0,
-            )
+            stand_in_step(w, (step - 1) // 100 + 1, step)
             time.sleep(0.02)
         w.run_end("finished", "", None, time.time() - started)
     return 0

@@ -27,6 +27,8 @@ from test_tui_fixtures import (
     FrozenClock,
     copy_experiments,
     frozen_events_clock,
+    stand_in_start,
+    stand_in_step,
     wait_until,
     write_run,
     write_runs,
@@ -178,15 +180,7 @@ def test_monitor_follows_a_live_run_as_events_arrive(tmp_path: Path) -> None:
             assert screen.view.step == 20
             clock = FrozenClock(T0 + 100)
             with frozen_events_clock(clock), EventWriter(run) as w, (run / "events.jsonl").open("a") as raw:
-                w.step(
-                    2,
-                    21,
-                    {"backbone": 1e-4, "head": 1e-3},
-                    25.0,
-                    True,
-                    {"coord": 0.1, "conf": 0.2, "class": 0.1, "total": 0.4},
-                    15.0,
-                )
+                stand_in_step(w, 2, 21, 25.0, True, {"coord": 0.1, "conf": 0.2, "class": 0.1, "total": 0.4})
                 raw.write('{"v":1,"type":"log","time":1764000101,"level":"error","mes')  # half a line
                 raw.flush()
                 await wait_until(pilot, lambda: screen.view.step == 21, what="step 21")
@@ -230,30 +224,11 @@ def test_a_monitor_open_across_stop_and_resume_ends_finished_without_a_false_cra
             try:
                 update_run_json(run, pid=engine.pid, pgid=engine.pid, proc_start=proc_start_time(engine.pid))
                 with EventWriter(run) as w:
-                    w.run_start(
-                        run.name,
-                        "smoke",
-                        {"optim": {"grad_clip": 10.0}},
-                        "cpu",
-                        1,
-                        {"backbone": 1, "head": 1, "total": 2},
-                        6,
-                        20,
-                        120,
-                        resumed_from_step=60,
-                    )
+                    stand_in_start(w, run, "smoke", epochs=6, steps_per_epoch=20, resumed_from_step=60)
                     await wait_until(pilot, lambda: screen.view.status == "running", what="the resumed run")
                     await pilot.pause(1.5)  # a liveness check or two with the new engine
                     assert screen.view.status == "running"
-                    w.step(
-                        4,
-                        61,
-                        {"backbone": 1e-4, "head": 1e-3},
-                        1.0,
-                        False,
-                        {"coord": 0.1, "conf": 0.5, "class": 0.2, "total": 0.8},
-                        100.0,
-                    )
+                    stand_in_step(w, 4, 61)
                     w.run_end("finished", "", None, 10.0)
             finally:
                 engine.kill()
