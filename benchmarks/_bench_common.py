@@ -286,3 +286,14 @@ def stop_all(procs: Sequence[Any], timeout: float = 60) -> None:
                 p.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 p.proc.kill()
+
+
+def finish(t0: float, json_path: Path | None, args: Any, data_dir: Path, **results: Any) -> None:
+    """Print the wall time; with --json, write the arguments, the data set and `results` there."""
+    print(f"\ntotal {time.perf_counter() - t0:.0f} s")
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        given = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+        doc = {"args": given, "data": str(data_dir), **results}
+        json_path.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+        print(f"results in {json_path}")

@@ -14,7 +14,6 @@ baseline − legacy with its spread, and the relative change (the seed document 
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
@@ -27,6 +26,7 @@ from _bench_common import (  # noqa: E402 - the benchmarks folder is not a packa
     WORK,
     SurgtuiRun,
     common_overrides,
+    finish,
     fmt,
     fmt_ms,
     mean_std,
@@ -165,17 +165,7 @@ def main() -> None:
             f"{label:<10} {fmt_ms(s['legacy']):>15} {fmt_ms(s['baseline']):>15} {fmt_ms(s['diff']):>18} "
             f"{rel:>14} {per_seed:>16}"
         )
-    print(f"\ntotal {time.perf_counter() - t0:.0f} s")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        doc = {
-            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-            "data": str(data_dir),
-            "runs": rows,
-            "stats": stats,
-        }
-        args.json.write_text(json.dumps(doc, indent=1), encoding="utf-8")
-        print(f"results in {args.json}")
+    finish(t0, args.json, args, data_dir, runs=rows, stats=stats)
 
 
 if __name__ == "__main__":

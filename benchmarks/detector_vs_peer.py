@@ -31,6 +31,7 @@ from _bench_common import (  # noqa: E402 - the benchmarks folder is not a packa
     WORK,
     ChildPoll,
     SurgtuiRun,
+    finish,
     fmt,
     fmt_ms,
     mean_std,
@@ -336,18 +337,7 @@ def main() -> None:
     summaries = [summary(pairs, v) for v in variants] if len(seeds) > 1 else []
     for sm in summaries:
         print_summary(sm)
-    print(f"\ntotal {time.perf_counter() - t0:.0f} s")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        doc = {
-            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-            "data": str(data_dir),
-            "peer_install_s": install_s,
-            "pairs": pairs,
-            "summaries": summaries,
-        }
-        args.json.write_text(json.dumps(doc, indent=1), encoding="utf-8")
-        print(f"results in {args.json}")
+    finish(t0, args.json, args, data_dir, peer_install_s=install_s, pairs=pairs, summaries=summaries)
 
 
 if __name__ == "__main__":
