@@ -15,6 +15,7 @@ import pytest
 from conftest import ROOT, kill_leftover_engines, one_line_error, surgtui, tiny_experiment
 from surgtui.runs.events import EventWriter, read_events
 from surgtui.runs.store import Run, create_run
+from test_tui_fixtures import stand_in_start
 
 pytestmark = pytest.mark.slow
 
@@ -173,17 +174,7 @@ def _runs_with_a_newer_stream(tmp_path: Path) -> tuple[Path, Path, Path]:
     runs = tmp_path / "runs"
     good = create_run(runs, "good", "")
     with EventWriter(good) as w:
-        w.run_start(
-            run_id=good.name,
-            experiment="good",
-            config={},
-            device="cpu",
-            world_size=1,
-            params={},
-            epochs=1,
-            steps_per_epoch=1,
-            total_steps=1,
-        )
+        stand_in_start(w, good, "good", config={})
         w.run_end(status="finished", reason="", best=None, duration_s=1.0)
     newer = create_run(runs, "newer", "")
     (newer / "events.jsonl").write_text(

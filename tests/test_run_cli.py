@@ -15,6 +15,7 @@ import pytest
 
 from conftest import ROOT, kill_leftover_engines, surgtui, tiny_experiment
 from surgtui.config.load import experiment_to_toml
+from test_tui_fixtures import stand_in_start
 
 pytestmark = pytest.mark.slow
 
@@ -160,17 +161,7 @@ def test_runs_table_formats_and_lists_many_runs_fast(tmp_path: Path) -> None:
         exp, _ = resolve_data({"optim": {"lr": 0.001 * (i + 1)}}, "test", f"exp{i}")
         d = create_run(runs, f"exp{i}", experiment_to_toml(exp))
         with EventWriter(d) as w:
-            w.run_start(
-                run_id=d.name,
-                experiment=f"exp{i}",
-                config={"optim": {"lr": 0.001 * (i + 1)}},
-                device="cpu",
-                world_size=1,
-                params={},
-                epochs=1,
-                steps_per_epoch=1,
-                total_steps=1,
-            )
+            stand_in_start(w, d, f"exp{i}", config={"optim": {"lr": 0.001 * (i + 1)}})
             w.val(epoch=1, metrics={"map50": i / 30, "map50_95": i / 60}, per_class={})
             w.run_end(status="finished", reason="", best=None, duration_s=1.0)
     data = json.loads(

@@ -290,22 +290,19 @@ STAND_IN_LOSS = {"coord": 0.1, "conf": 0.5, "class": 0.2, "total": 0.8}
 
 
 def stand_in_start(
-    w: EventWriter, run_dir: Path, experiment: str, epochs: int, steps_per_epoch: int, **kw
+    w: EventWriter,
+    run_dir: Path,
+    experiment: str,
+    epochs: int = 1,
+    steps_per_epoch: int = 1,
+    config: dict | None = None,
+    **kw,
 ) -> None:
-    """A stand-in engine's run_start: a tiny model on the CPU, grad clip 10."""
-    params = {"backbone": 1, "head": 1, "total": 2}
-    config = {"optim": {"grad_clip": 10.0}}
+    """A stand-in engine's run_start: a tiny model on the CPU, grad clip 10 unless `config` says otherwise."""
+    config = config if config is not None else {"optim": {"grad_clip": 10.0}}
+    sizes = (epochs, steps_per_epoch, epochs * steps_per_epoch)
     w.run_start(
-        run_dir.name,
-        experiment,
-        config,
-        "cpu",
-        1,
-        params,
-        epochs,
-        steps_per_epoch,
-        epochs * steps_per_epoch,
-        **kw,
+        run_dir.name, experiment, config, "cpu", 1, {"backbone": 1, "head": 1, "total": 2}, *sizes, **kw
     )
 
 

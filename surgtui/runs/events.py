@@ -125,17 +125,9 @@ class EventWriter:
             resumed_from_step=resumed_from_step,
         )
 
-    def step(
-        self,
-        epoch: int,
-        step: int,
-        lr: dict[str, float],
-        grad_norm: float,
-        clipped: bool,
-        loss: dict[str, float],
-        imgs_per_s: float,
-    ) -> dict[str, Any]:
-        return self.emit("step", **step_fields(epoch, step, lr, grad_norm, clipped, loss, imgs_per_s))
+    def step(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """A `step` event; the arguments are `step_fields`'s."""
+        return self.emit("step", **step_fields(*args, **kwargs))
 
     def epoch_end(self, epoch: int, loss: dict[str, float], duration_s: float) -> dict[str, Any]:
         return self.emit(
