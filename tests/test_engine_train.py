@@ -19,6 +19,8 @@ from surgtui.config.load import deep_merge, experiment_to_toml, resolve_data  # 
 from surgtui.config.schema import SyntheticConfig  # noqa: E402
 from surgtui.data.cache import cache_root, synthetic_dataset  # noqa: E402
 from surgtui.engine import train as engine  # noqa: E402
+from surgtui.engine.runtime import StopFlag  # noqa: E402
+from surgtui.errors import ExitCode  # noqa: E402
 from surgtui.runs.events import EventWriter, read_events  # noqa: E402
 
 torch.set_num_threads(2)
@@ -55,7 +57,7 @@ def events_of(run_dir: Path, kind: str | None = None) -> list[dict]:
 class StopAfterEpoch(EventWriter):
     """An event writer that asks the engine to stop once epoch `n` has ended (as SIGINT would)."""
 
-    def __init__(self, run_dir: Path, stop: engine.StopFlag, n: int) -> None:
+    def __init__(self, run_dir: Path, stop: StopFlag, n: int) -> None:
         super().__init__(run_dir)
         self.stop, self.n = stop, n
 
@@ -68,7 +70,7 @@ class StopAfterEpoch(EventWriter):
 def train_in_process(run_dir: Path, resume: bool = False, stop_after: int | None = None) -> tuple[str, str]:
     from surgtui.config.load import load_frozen
 
-    stop = engine.StopFlag()
+    stop = StopFlag()
     events = StopAfterEpoch(run_dir, stop, stop_after) if stop_after else EventWriter(run_dir)
     try:
         trainer = engine.Trainer(run_dir, load_frozen(run_dir / "config.toml"), events, stop, resume)
@@ -106,7 +108,7 @@ def test_resume_after_one_epoch_equals_two_straight_epochs(tmp_path, coco_root):
 
 def test_events_checkpoints_and_lr_groups(tmp_path, coco_root):
     run_dir = make_run(tmp_path, coco_root, {"train": {"epochs": 2, "val_every": 1}, "optim": {"lr": 0.002}})
-    assert engine.run(run_dir) == engine.EXIT_FINISHED
+    assert engine.run(run_dir) == ExitCode.OK
     ev = events_of(run_dir)
     kinds = [e["type"] for e in ev]
     assert kinds[0] == "run_start" and kinds[-1] == "run_end"
@@ -140,7 +142,7 @@ def test_events_checkpoints_and_lr_groups(tmp_path, coco_root):
 @pytest.mark.parametrize("clip", [1e-3, 0.0])
 def test_gradient_clipping_is_reported(tmp_path, coco_root, clip):
     run_dir = make_run(tmp_path, coco_root, {"train": {"epochs": 1}, "optim": {"grad_clip": clip}})
-    assert engine.run(run_dir) == engine.EXIT_FINISHED
+    assert engine.run(run_dir) == ExitCode.OK
     steps = events_of(run_dir, "step")
     assert len(steps) == 2 and all(s["grad_norm"] > 1e-3 for s in steps)
     assert all(s["clipped"] == (clip > 0) for s in steps)
@@ -155,7 +157,7 @@ def test_non_finite_losses_skip_steps_then_fail(tmp_path, coco_root, monkeypatch
         return total * float("nan"), parts * float("nan")
 
     monkeypatch.setattr(engine.DetectionLoss, "__call__", nan_loss)
-    assert engine.run(run_dir) == engine.EXIT_FAILED
+    assert engine.run(run_dir) == ExitCode.FAILED
     warnings = [e for e in events_of(run_dir, "log") if e["level"] == "warning"]
     assert len(warnings) == 3 and "non-finite loss" in warnings[0]["message"]
     end = events_of(run_dir, "run_end")[0]
@@ -169,7 +171,7 @@ def test_an_exception_ends_the_run_failed_with_a_traceback(tmp_path, coco_root, 
         raise RuntimeError("validation exploded\nsecond line")
 
     monkeypatch.setattr(engine, "evaluate", broken)
-    assert engine.run(run_dir) == engine.EXIT_FAILED
+    assert engine.run(run_dir) == ExitCode.FAILED
     end = events_of(run_dir, "run_end")[0]
     assert end["status"] == "failed" and end["reason"] == "RuntimeError: validation exploded"
     assert "Traceback" in capsys.readouterr().err
@@ -179,7 +181,7 @@ def test_missing_pretrained_weights_fail_with_exit_2(tmp_path, coco_root, monkey
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
     monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")
     run_dir = make_run(tmp_path, coco_root, {"model": {"pretrained": True}})
-    assert engine.run(run_dir) == engine.EXIT_USER_ERROR
+    assert engine.run(run_dir) == ExitCode.USAGE
     end = events_of(run_dir, "run_end")[0]
     assert end["status"] == "failed"
     assert str(tmp_path / "th" / "hub" / "checkpoints" / "regnet_x_400mf-adf1edd5.pth") in end["reason"]
@@ -188,7 +190,7 @@ def test_missing_pretrained_weights_fail_with_exit_2(tmp_path, coco_root, monkey
 
 def test_resume_without_a_checkpoint_is_a_user_error(tmp_path, coco_root):
     run_dir = make_run(tmp_path, coco_root)
-    assert engine.run(run_dir, resume=True) == engine.EXIT_USER_ERROR
+    assert engine.run(run_dir, resume=True) == ExitCode.USAGE
     assert "no checkpoint" in events_of(run_dir, "run_end")[0]["reason"]
 
 
@@ -212,7 +214,7 @@ def test_sigint_stops_after_the_step_with_a_loadable_checkpoint(tmp_path, coco_r
             assert time.time() < deadline, "no step events within 120 s"
             time.sleep(0.2)
         os.killpg(proc.pid, signal.SIGINT)  # as `surgtui stop` does: the whole process group
-        assert proc.wait(timeout=60) == engine.EXIT_STOPPED
+        assert proc.wait(timeout=60) == ExitCode.STOPPED
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -239,7 +241,7 @@ def test_overfits_sixteen_frames(tmp_path, coco_root):
         },
     )
     t0 = time.time()
-    assert engine.run(run_dir) == engine.EXIT_FINISHED
+    assert engine.run(run_dir) == ExitCode.OK
     vals = events_of(run_dir, "val")
     print(
         f"overfit: {time.time() - t0:.0f} s, "

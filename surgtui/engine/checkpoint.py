@@ -1,4 +1,4 @@
-"""Checkpoints: written atomically (tmp file + os.replace), loadable for resume or inference."""
+"""Checkpoints: written atomically and durably (surgtui.fileio.atomic_write), loadable for resume or inference."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path, binary=True) as fh:
+    with atomic_write(path, binary=True, durable=True) as fh:  # fsynced: resume depends on it
         out = _WriteErrors(fh)
         try:
             torch.save({"version": CHECKPOINT_VERSION, **state}, out)

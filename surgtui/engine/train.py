@@ -1,8 +1,8 @@
 """The training loop behind `python -m surgtui.engine RUN_DIR [--resume]`.
 
 Reads RUN_DIR/config.toml, appends events to RUN_DIR/events.jsonl, writes
-RUN_DIR/weights/{last,best}.pt. Exit codes: 0 finished, 130 stopped (SIGINT or
-SIGTERM), 1 failed, 2 user error (bad config, missing weights or data).
+RUN_DIR/weights/{last,best}.pt. Exits with `surgtui.errors.ExitCode`: OK finished, STOPPED
+(SIGINT or SIGTERM), FAILED, USAGE (bad config, missing weights or data).
 """
 
 from __future__ import annotations
@@ -10,18 +10,16 @@ from __future__ import annotations
 import errno
 import math
 import os
-import random
 import signal
 import sys
 import time
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 
 from surgtui.config.load import load_frozen
 from surgtui.config.schema import Experiment
@@ -33,15 +31,15 @@ from surgtui.engine.evaluate import evaluate
 from surgtui.engine.loss import COMPONENTS, DetectionLoss, targets_to_tensor
 from surgtui.engine.model import Detector, build_model
 from surgtui.engine.optim import ModelEMA, backbone_lr_mult, build_optimizer, group_lrs
+from surgtui.engine.runtime import Dist, StopFlag, die_with_parent, resolve_device, seed_everything
+from surgtui.engine.sampler import EpochSampler
 from surgtui.engine.schedule import apply_lr
-from surgtui.errors import UserError, one_line
+from surgtui.errors import ExitCode, UserError, exit_code_for, one_line
 from surgtui.fileio import remove_stale_temps
 from surgtui.runs.events import EventWriter
 from surgtui.runs.layout import BEST_WEIGHTS, CONFIG_FILE, LAST_WEIGHTS, WEIGHTS_DIR
 from surgtui.runs.lock import take_engine_lock
 from surgtui.runs.metrics import BEST_METRIC
-
-EXIT_FINISHED, EXIT_FAILED, EXIT_USER_ERROR, EXIT_STOPPED = 0, 1, 2, 130
 
 
 class _TooManyBadSteps(Exception):
@@ -50,155 +48,11 @@ class _TooManyBadSteps(Exception):
         self.batches_done = batches_done
 
 
-class StopFlag:
-    """SIGINT/SIGTERM set `requested`; the loop finishes its step, checkpoints and stops.
-
-    A second signal raises KeyboardInterrupt: the user does not want to wait. Under
-    torchrun the agent relays one stop as SIGTERM to every rank, so ranks stay patient.
-    """
-
-    def __init__(self, patient: bool = False, pending: list[int] | None = None) -> None:
-        self.patient = patient
-        self.requested = False
-        self.signal_name = ""
-        self._pending = pending  # signals caught before this flag was installed (engine start-up)
-        self._previous: dict[int, Any] = {}
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested and not self.patient:
-            raise KeyboardInterrupt
-        self.requested = True
-        self.signal_name = signal.Signals(signum).name
-
-    def __enter__(self) -> StopFlag:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._previous[sig] = signal.signal(sig, self._handle)
-        if self._pending:  # a stop sent while torch was still loading
-            self.requested, self.signal_name = True, signal.Signals(self._pending[0]).name
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
-class EpochSampler(Sampler):
-    """A fresh permutation per epoch from (seed, epoch), optionally starting part-way in.
-
-    The order depends on nothing but the seed and the epoch, so a resumed run sees
-    the same batches; `skip` resumes an epoch that was stopped in the middle.
-    With `mosaic_epochs` set it yields `(index, mosaic allowed)`: the sampler runs in the
-    main process, so the switch reaches persistent loader workers without restarting them.
-    """
-
-    def __init__(
-        self, n: int, seed: int, rank: int = 0, world_size: int = 1, mosaic_epochs: int | None = None
-    ) -> None:
-        self.n, self.seed, self.rank, self.world_size = n, seed, rank, world_size
-        self.mosaic_epochs = mosaic_epochs
-        self.epoch, self.skip = 1, 0
-
-    def set_epoch(self, epoch: int, skip: int = 0) -> None:
-        """`skip`: samples (of this rank's share) already trained on in this epoch."""
-        self.epoch, self.skip = epoch, skip
-
-    def _indices(self) -> list[int]:
-        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        order = torch.randperm(self.n, generator=g).tolist()
-        # DDP: each rank an equal share (a few samples dropped), or ranks would step a different number of times.
-        return order[: self._usable()][self.rank :: self.world_size]
-
-    def _usable(self) -> int:
-        return self.n - self.n % self.world_size
-
-    def __iter__(self) -> Iterator[int | tuple[int, bool]]:
-        indices = self._indices()[self.skip :]
-        if self.mosaic_epochs is None:
-            return iter(indices)
-        mosaic = self.epoch <= self.mosaic_epochs
-        return iter([(i, mosaic) for i in indices])
-
-    def __len__(self) -> int:
-        return max(0, self._usable() // self.world_size - self.skip)
-
-
 class _NoEvents:
     """Stands in for the EventWriter on DDP ranks other than 0."""
 
     def __getattr__(self, name: str) -> Any:
         return lambda *a, **k: None
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """`auto` is CUDA when available, else CPU; CUDA always with its index (`cuda:0`), as events report it.
-
-    Under torchrun each rank takes the GPU of its local rank.
-    """
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(
-            f'train.device = {name!r} but CUDA is not available here; set train.device = "auto" or "cpu"'
-        )
-    if name == "cuda":
-        index = local_rank if int(os.environ.get("WORLD_SIZE", 1)) > 1 else torch.cuda.current_device()
-        torch.cuda.set_device(index)
-        return torch.device("cuda", index)
-    return torch.device(name)
-
-
-class Dist:
-    """The few collective operations the loop needs; no-ops in a single process."""
-
-    def __init__(self) -> None:
-        self.rank = int(os.environ.get("RANK", 0))
-        self.local_rank = int(os.environ.get("LOCAL_RANK", 0))
-        self.world_size = int(os.environ.get("WORLD_SIZE", 1))
-
-    @property
-    def active(self) -> bool:
-        return self.world_size > 1
-
-    def init(self, device: torch.device) -> None:
-        if self.active and not torch.distributed.is_initialized():
-            torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
-
-    def any(self, flag: bool) -> bool:
-        """True on every rank when it is true on any rank: stops and skips happen everywhere or nowhere."""
-        if not self.active:
-            return flag
-        t = torch.tensor([int(flag)])
-        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
-        return bool(t.item())
-
-    def barrier(self) -> None:
-        if self.active:
-            torch.distributed.barrier()
-
-    def same_parameters(self, model: torch.nn.Module) -> bool:
-        """Whether every rank holds rank 0's parameters exactly (DDP keeps them in lockstep)."""
-        flat = torch.cat([p.detach().reshape(-1).float().cpu() for p in model.parameters()])
-        ref = flat.clone()
-        torch.distributed.broadcast(ref, 0)
-        return not self.any(not torch.equal(flat, ref))
-
-    def close(self) -> None:
-        if self.active and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
-
-
-def die_with_parent() -> None:
-    """Under torchrun the ranks run in sessions of their own: have the kernel end them if the agent dies."""
-    if sys.platform.startswith("linux") and os.environ.get("TORCHELASTIC_RUN_ID"):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 _lock_fd: int | None = None  # the run's engine lock, held by the main process only
@@ -287,7 +141,7 @@ class Trainer:
                 f"train.devices = {t.devices} but the engine was not started under torchrun "
                 "(use `surgtui run`): training in one process",
             )
-        self.device = resolve_device(t.device, self.dist.local_rank)
+        self.device = resolve_device(t.device, "train.device", self.dist.local_rank)
         self.dist.init(self.device)
         cuda = self.device.type == "cuda"
         torch.backends.cudnn.benchmark = (
@@ -431,7 +285,9 @@ class Trainer:
                 f"{self.steps_per_epoch} (batch size or data changed); start a new run"
             )
         if ck["config"] != self.exp.to_dict():
-            self.events.log("warning", "config.toml differs from the checkpoint's config; using config.toml")
+            self.events.log(
+                "warning", f"{CONFIG_FILE} differs from the checkpoint's config; using {CONFIG_FILE}"
+            )
         self.model.load_state_dict(ck["model"])
         if self.ema and ck["ema"]:
             self.ema.load_state_dict(ck["ema"])
@@ -487,7 +343,7 @@ class Trainer:
             self._save(epoch, self.skip)
         if self.stopping:
             signal_name = self.stop.signal_name or "stop"
-            return "stopped", f"{signal_name} received; last.pt saved at step {self.step}"
+            return "stopped", f"{signal_name} received; {LAST_WEIGHTS} saved at step {self.step}"
         return "finished", ""  # the contract: reason is empty when finished
 
     def _agree_stop(self) -> bool:
@@ -614,7 +470,7 @@ def run(
     started = time.time()
     if not (run_dir / CONFIG_FILE).is_file():  # no run here: nowhere to write events either
         _say(f"error: {run_dir}: not a run directory (no {CONFIG_FILE})")
-        return EXIT_USER_ERROR
+        return ExitCode.USAGE
     is_main = int(os.environ.get("RANK", 0)) == 0
     if not os.environ.get("TORCHELASTIC_RUN_ID"):  # under torchrun the agent holds the lock for all ranks
         _lock_fd = take_engine_lock(run_dir)
@@ -622,7 +478,7 @@ def run(
             _say(
                 f"error: run {run_dir.name} is already being trained by another engine; not starting a second"
             )
-            return EXIT_USER_ERROR
+            return ExitCode.USAGE
     if is_main:
         remove_stale_temps(run_dir / WEIGHTS_DIR)  # a killed save's temp file (up to the model's size)
     events: Any = EventWriter(run_dir) if is_main else _NoEvents()
@@ -645,20 +501,19 @@ def run(
                 _attach_wandb(events, exp, run_dir)
             trainer = Trainer(run_dir, exp, events, stop, resume, dist)
             status, reason = trainer.fit()
-        code = {"finished": EXIT_FINISHED, "stopped": EXIT_STOPPED}.get(status, EXIT_FAILED)
-        return end(status, reason, code)
+        return end(status, reason, exit_code_for(status))
     except UserError as exc:
         _say(f"error: {exc}")
-        return end("failed", str(exc), EXIT_USER_ERROR)
+        return end("failed", str(exc), exc.exit_code)
     except KeyboardInterrupt:
-        return end("stopped", "interrupted twice: stopped without finishing the step", EXIT_STOPPED)
+        return end("stopped", "interrupted twice: stopped without finishing the step", ExitCode.STOPPED)
     except OSError as exc:
         _say(traceback.format_exc())
         what = "disk full" if exc.errno == errno.ENOSPC else "file system error"
-        return end("failed", f"{what}: {one_line(exc)}", EXIT_FAILED)
+        return end("failed", f"{what}: {one_line(exc)}", ExitCode.FAILED)
     except Exception as exc:
         _say(traceback.format_exc())
-        return end("failed", one_line(exc), EXIT_FAILED)
+        return end("failed", one_line(exc), ExitCode.FAILED)
     finally:
         try:
             events.close()

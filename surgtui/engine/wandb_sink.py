@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from surgtui.config.schema import Experiment
+from surgtui.errors import ExitCode
+from surgtui.runs.layout import BEST_WEIGHTS, RUN_JSON, WEIGHTS_DIR
+from surgtui.runs.metrics import VAL_PREFIX
 from surgtui.runs.store import read_json, update_run_json
 
 
@@ -50,7 +53,7 @@ class WandbSink:
         mode, note = choose_mode()
         if note:
             log("info", note)
-        previous = read_json(run_dir / "run.json").get("wandb_id")
+        previous = read_json(run_dir / RUN_JSON).get("wandb_id")
         self.run = wandb.init(
             project=exp.logging.wandb_project,
             entity=exp.logging.wandb_entity or None,
@@ -94,19 +97,19 @@ class WandbSink:
                 {f"epoch_loss/{k}": v for k, v in e["loss"].items() if v is not None}, step=self.step
             )
         elif kind == "val":
-            row = {f"val/{k}": v for k, v in e["metrics"].items()}
+            row = {f"{VAL_PREFIX}{k}": v for k, v in e["metrics"].items()}
             for cls, m in e.get("per_class", {}).items():
-                row.update({f"val/{cls}/{k}": v for k, v in m.items()})
+                row.update({f"{VAL_PREFIX}{cls}/{k}": v for k, v in m.items()})
             self.run.log(row, step=self.step)
         elif kind == "run_end":
             best = e.get("best") or {}
             self.run.summary.update({"status": e["status"], **{f"best/{k}": v for k, v in best.items()}})
-            best_pt = self.run_dir / "weights" / "best.pt"
+            best_pt = self.run_dir / WEIGHTS_DIR / BEST_WEIGHTS
             if self.online and best_pt.exists():
                 artifact = self.wandb.Artifact(f"{self.run.id}-best", type="model")
                 artifact.add_file(str(best_pt))
                 self.run.log_artifact(artifact)
-            self.run.finish(exit_code=0 if e["status"] == "finished" else 1)
+            self.run.finish(exit_code=int(ExitCode.OK if e["status"] == "finished" else ExitCode.FAILED))
 
     def close(self) -> None:
         if self.wandb.run is not None:
