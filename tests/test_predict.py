@@ -257,7 +257,9 @@ def test_boxes_map_back_to_original_pixels() -> None:
     import torch
 
     from surgtui.config.schema import Experiment
-    from surgtui.engine.predict import Item, Predictor, draw_detections
+    from surgtui.data.draw import draw_detections
+    from surgtui.engine.predictor import Predictor
+    from surgtui.engine.sources import Item
 
     class Fixed(torch.nn.Module):
         """Decodes to three boxes in letterboxed pixels of a 160 canvas."""

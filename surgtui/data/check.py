@@ -16,7 +16,6 @@ from surgtui.data.problems import Problems
 from surgtui.errors import UserError
 
 SIZE_BUCKETS = ("small", "medium", "large")  # COCO: area < 32², < 96², larger
-BOX_COLOURS = {0: (60, 255, 60), 1: (255, 220, 0)}
 
 
 def size_bucket(area: float) -> str:
@@ -176,7 +175,9 @@ def _spread(total: int, n: int) -> list[int]:
 
 def preview(root: Path, out_png: Path, n: int = 8, tile_width: int = 480) -> Path:
     """Draw `n` frames with labelled boxes into one PNG grid at `out_png`; return its path."""
-    from PIL import Image, ImageDraw
+    from PIL import Image
+
+    from surgtui.data.draw import draw_boxes, draw_caption
 
     items = _preview_items(root, formats.detect_format(root), n)
     if not items:
@@ -187,12 +188,14 @@ def preview(root: Path, out_png: Path, n: int = 8, tile_width: int = 480) -> Pat
         tile = Image.fromarray(image)
         scale = tile_width / tile.width
         tile = tile.resize((tile_width, round(tile.height * scale)), Image.BILINEAR)
-        draw = ImageDraw.Draw(tile)
-        for label, x1, y1, x2, y2 in boxes:
-            colour = BOX_COLOURS[label]
-            draw.rectangle((x1 * scale, y1 * scale, x2 * scale - 1, y2 * scale - 1), outline=colour, width=2)
-            draw.text((x1 * scale + 3, max(0, y1 * scale - 11)), CLASS_NAMES[label], fill=colour)
-        draw.text((4, 4), title, fill=(255, 255, 255))
+        draw_boxes(
+            tile,
+            (
+                (x1 * scale, y1 * scale, x2 * scale, y2 * scale, label, None)
+                for label, x1, y1, x2, y2 in boxes
+            ),
+        )
+        draw_caption(tile, title)
         tiles.append(tile)
     tile_height = max(t.height for t in tiles)
     grid = Image.new("RGB", (cols * tile_width, math.ceil(len(tiles) / cols) * tile_height))

@@ -197,7 +197,7 @@ def collate(batch: list[tuple[torch.Tensor, dict]]) -> tuple[torch.Tensor, list[
     return default_collate(padded), list(targets)  # stacks straight into shared memory inside a worker
 
 
-def _resolve_source(data: DataConfig) -> tuple[Path, formats.Format, str, str]:
+def resolve_source(data: DataConfig) -> tuple[Path, formats.Format, str, str]:
     """(directory, layout, train split, val split) that `data` points to; UserError if unusable."""
     root = formats.source_dir(data.source)
     if root is None:
@@ -219,7 +219,7 @@ def _resolve_source(data: DataConfig) -> tuple[Path, formats.Format, str, str]:
 def build_datasets(exp: Experiment) -> tuple[DetectionDataset, DetectionDataset]:
     """(train, val) datasets for `exp`: train augmented when `data.augment.enabled` (mosaics when also
     `data.augment.mosaic` > 0), val never; both letterboxed rect when `data.rect`."""
-    root, fmt, train_split, val_split = _resolve_source(exp.data)
+    root, fmt, train_split, val_split = resolve_source(exp.data)
     augment = exp.data.augment if exp.data.augment.enabled else None
     size, rect = exp.model.img_size, exp.data.rect
     return (

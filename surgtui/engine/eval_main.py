@@ -27,32 +27,34 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch.utils.data import DataLoader
 
+from surgtui.config.device import DEVICE_CHOICES
 from surgtui.config.schema import CLASS_NAMES, Experiment
 from surgtui.config.schema import SYNTHETIC_SOURCE as SYNTHETIC
 from surgtui.data import formats
 from surgtui.data.cache import TRAIN_SPLIT, VAL_SPLIT, cache_root, synthetic_dataset
-from surgtui.engine.datasets import DetectionDataset, _resolve_source, collate
+from surgtui.engine.datasets import DetectionDataset, collate, resolve_source
 from surgtui.engine.evaluate import evaluate
-from surgtui.engine.predict import EXIT_OK, ProgressBar, load_model, main_wrapper, resolve_device
-from surgtui.errors import UserError
+from surgtui.engine.inference import ProgressBar, load_model, main_wrapper
+from surgtui.engine.runtime import resolve_device
+from surgtui.errors import ExitCode, UserError
 from surgtui.runs.inference import check_eval_args, resolve_weights
+from surgtui.runs.layout import BEST_WEIGHTS, LAST_WEIGHTS
+from surgtui.runs.metrics import METRIC_TITLES, METRICS, PRECISION, RECALL
 
-METRIC_LABELS = {
-    "map50": "mAP50",
-    "map50_95": "mAP50-95",
-    "precision": "P",
-    "recall": "R",
-    "mean_iou": "mean IoU",
-}
+PER_CLASS_COLUMNS = {
+    "ap50": "AP50",
+    "ap50_95": "AP50-95",
+    PRECISION: "P",
+    RECALL: "R",
+}  # evaluate's per_class keys
 
 
 def resolve_split(exp: Experiment, data: str | None, split: str | None) -> tuple[Path, str, str, str]:
     """(directory, layout, split, description) of the data to evaluate on."""
     if data is None:  # the checkpoint's own validation data
-        root, fmt, _, val_split = _resolve_source(exp.data)
+        root, fmt, _, val_split = resolve_source(exp.data)
         where = SYNTHETIC if exp.data.source == SYNTHETIC else f"{root} ({fmt})"
         return root, fmt, split or val_split, f"{where}, the checkpoint's data.source"
     if data == SYNTHETIC:
@@ -125,14 +127,11 @@ def run_eval(
     """Evaluate; returns {"metrics", "per_class", "context"} (context: what was evaluated, for the tables)."""
     check_eval_args(data, batch, device)
     path = resolve_weights(weights)
-    dev = resolve_device(device)
+    dev = resolve_device(device, "--device")
     model, exp, ckpt = load_model(path, dev)
     root, fmt, chosen, description = resolve_split(exp, data, split)
     ds = build_dataset(exp, root, fmt, chosen)
     cuda = dev.type == "cuda"
-    if cuda:  # as the training process holds its EMA model
-        model.to(memory_format=torch.channels_last)
-        torch.backends.cudnn.benchmark = True
     n_workers = exp.train.workers if workers is None else workers
     loader = DataLoader(
         ds,
@@ -183,18 +182,16 @@ def print_tables(result: dict[str, Any]) -> None:
         soft_wrap=True,
     )
     metrics = Table(title="COCO metrics", title_justify="left")
-    for label in METRIC_LABELS.values():
-        metrics.add_column(label, justify="right")
-    metrics.add_row(*(f"{result['metrics'][k]:.4f}" for k in METRIC_LABELS))
+    for key in METRICS:
+        metrics.add_column(METRIC_TITLES[key], justify="right")
+    metrics.add_row(*(f"{result['metrics'][k]:.4f}" for k in METRICS))
     console.print(metrics)
     per_class = Table(title="per class", title_justify="left")
     per_class.add_column("class")
-    for label in ("boxes", "AP50", "AP50-95", "P", "R"):
+    for label in ("boxes", *PER_CLASS_COLUMNS.values()):
         per_class.add_column(label, justify="right")
     for i, (name, m) in enumerate(result["per_class"].items()):
-        per_class.add_row(
-            name, str(c["boxes"][i]), *(f"{m[k]:.4f}" for k in ("ap50", "ap50_95", "precision", "recall"))
-        )
+        per_class.add_row(name, str(c["boxes"][i]), *(f"{m[k]:.4f}" for k in PER_CLASS_COLUMNS))
     console.print(per_class)
 
 
@@ -203,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m surgtui.engine.eval_main",
         description="Validate a checkpoint on a data set, as training validates.",
     )
-    parser.add_argument("weights", help="weights file (best.pt, last.pt) or a run directory")
+    parser.add_argument("weights", help=f"weights file ({BEST_WEIGHTS}, {LAST_WEIGHTS}) or a run directory")
     parser.add_argument(
         "data",
         nargs="?",
@@ -213,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         "--split", help="split to evaluate [default: the config's val split, or the only one]"
     )
     parser.add_argument("--json", action="store_true", help='print {"metrics", "per_class"} as JSON')
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N [auto]")
+    parser.add_argument("--device", default="auto", help=f"{DEVICE_CHOICES} [auto]")
     parser.add_argument("--batch", type=int, help="images per forward pass [the config's train.batch_size]")
     parser.add_argument("--workers", type=int, help="data loader workers [the config's train.workers]")
     a = parser.parse_args(argv)
@@ -224,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"metrics": result["metrics"], "per_class": result["per_class"]}), flush=True)
         else:
             print_tables(result)
-        return EXIT_OK
+        return ExitCode.OK
 
     return main_wrapper(run)
 

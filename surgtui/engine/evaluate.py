@@ -16,6 +16,7 @@ from pycocotools.cocoeval import COCOeval
 from torchvision.ops import batched_nms, box_iou
 
 from surgtui.config.schema import CLASS_NAMES, Experiment
+from surgtui.runs.metrics import MAP50, MAP50_95, MEAN_IOU, PRECISION, RECALL
 
 MAX_NMS_CANDIDATES = 30_000  # YOLOv5's cap on boxes entering NMS per image
 MATCH_IOU = 0.5
@@ -227,19 +228,19 @@ def evaluate(
         name: {
             "ap50": max(float(ap50[i]), 0.0),
             "ap50_95": max(float(ap50_95[i]), 0.0),
-            "precision": float(precision[i]),
-            "recall": float(recall[i]),
+            PRECISION: float(precision[i]),
+            RECALL: float(recall[i]),
         }
         for i, name in enumerate(names)
     }
     present = n_gt > 0  # classes without ground truth have no AP or recall: leave them out of the means
     best = _concat(ious, np.float32)
     metrics = {
-        "map50": _mean_of(ap50[present]),
-        "map50_95": _mean_of(ap50_95[present]),
-        "precision": _mean_of(precision[present]),
-        "recall": _mean_of(recall[present]),
-        "mean_iou": float(best.mean()) if best.size else 0.0,
+        MAP50: _mean_of(ap50[present]),
+        MAP50_95: _mean_of(ap50_95[present]),
+        PRECISION: _mean_of(precision[present]),
+        RECALL: _mean_of(recall[present]),
+        MEAN_IOU: float(best.mean()) if best.size else 0.0,
     }
     return {"metrics": metrics, "per_class": per_class, "f1_conf": f1_conf}
 
