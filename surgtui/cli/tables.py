@@ -12,7 +12,7 @@ from typing import Any
 from surgtui.errors import UserError
 from surgtui.fileio import write_text_atomic
 from surgtui.runs.layout import BEST_WEIGHTS, LAST_WEIGHTS, WEIGHTS_DIR
-from surgtui.runs.metrics import METRIC_LABELS
+from surgtui.runs.metrics import METRIC_LABELS, PER_CLASS_LABELS
 from surgtui.runs.rows import (
     COLUMN_KEYS,
     COLUMNS,
@@ -118,10 +118,10 @@ def print_show(run_dir: Path) -> None:
         )
         table = Table(box=None, header_style="bold")
         table.add_column("class")
-        for label in ("AP50", "AP50-95", "P", "R"):
+        for label in PER_CLASS_LABELS.values():
             table.add_column(label, justify="right")
         for name, m in (best.get("per_class") or {}).items():
-            table.add_row(name, *(f"{m.get(k, 0):.4f}" for k in ("ap50", "ap50_95", "precision", "recall")))
+            table.add_row(name, *(f"{m.get(k, 0):.4f}" for k in PER_CLASS_LABELS))
         console.print(table)
     weights = run.path / WEIGHTS_DIR
     for f in (BEST_WEIGHTS, LAST_WEIGHTS):

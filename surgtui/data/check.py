@@ -14,6 +14,7 @@ from surgtui.config.schema import CLASS_NAMES
 from surgtui.data import formats, simsurgskill, video
 from surgtui.data.problems import Problems
 from surgtui.errors import UserError
+from surgtui.fileio import atomic_write
 
 SIZE_BUCKETS = ("small", "medium", "large")  # COCO: area < 32², < 96², larger
 
@@ -202,5 +203,6 @@ def preview(root: Path, out_png: Path, n: int = 8, tile_width: int = 480) -> Pat
     for i, tile in enumerate(tiles):
         grid.paste(tile, ((i % cols) * tile_width, (i // cols) * tile_height))
     out_png.parent.mkdir(parents=True, exist_ok=True)
-    grid.save(out_png, format="PNG")
+    with atomic_write(out_png, binary=True, durable=False) as fh:  # a preview: remade by the next check
+        grid.save(fh, format="PNG")
     return out_png

@@ -41,14 +41,7 @@ from surgtui.engine.runtime import resolve_device
 from surgtui.errors import ExitCode, UserError
 from surgtui.runs.inference import check_eval_args, resolve_weights
 from surgtui.runs.layout import BEST_WEIGHTS, LAST_WEIGHTS
-from surgtui.runs.metrics import METRIC_TITLES, METRICS, PRECISION, RECALL
-
-PER_CLASS_COLUMNS = {
-    "ap50": "AP50",
-    "ap50_95": "AP50-95",
-    PRECISION: "P",
-    RECALL: "R",
-}  # evaluate's per_class keys
+from surgtui.runs.metrics import METRIC_TITLES, METRICS, PER_CLASS_LABELS
 
 
 def resolve_split(exp: Experiment, data: str | None, split: str | None) -> tuple[Path, str, str, str]:
@@ -188,10 +181,10 @@ def print_tables(result: dict[str, Any]) -> None:
     console.print(metrics)
     per_class = Table(title="per class", title_justify="left")
     per_class.add_column("class")
-    for label in ("boxes", *PER_CLASS_COLUMNS.values()):
+    for label in ("boxes", *PER_CLASS_LABELS.values()):
         per_class.add_column(label, justify="right")
     for i, (name, m) in enumerate(result["per_class"].items()):
-        per_class.add_row(name, str(c["boxes"][i]), *(f"{m[k]:.4f}" for k in PER_CLASS_COLUMNS))
+        per_class.add_row(name, str(c["boxes"][i]), *(f"{m[k]:.4f}" for k in PER_CLASS_LABELS))
     console.print(per_class)
 
 

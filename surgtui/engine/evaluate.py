@@ -16,7 +16,7 @@ from pycocotools.cocoeval import COCOeval
 from torchvision.ops import batched_nms, box_iou
 
 from surgtui.config.schema import CLASS_NAMES, Experiment
-from surgtui.runs.metrics import MAP50, MAP50_95, MEAN_IOU, PRECISION, RECALL
+from surgtui.runs.metrics import AP50, AP50_95, MAP50, MAP50_95, MEAN_IOU, PRECISION, RECALL
 
 MAX_NMS_CANDIDATES = 30_000  # YOLOv5's cap on boxes entering NMS per image
 MATCH_IOU = 0.5
@@ -226,8 +226,8 @@ def evaluate(
     )
     per_class = {
         name: {
-            "ap50": max(float(ap50[i]), 0.0),
-            "ap50_95": max(float(ap50_95[i]), 0.0),
+            AP50: max(float(ap50[i]), 0.0),
+            AP50_95: max(float(ap50_95[i]), 0.0),
             PRECISION: float(precision[i]),
             RECALL: float(recall[i]),
         }

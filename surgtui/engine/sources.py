@@ -63,6 +63,7 @@ def open_video(path: Path) -> tuple[Any, Any]:
     """(container, its first video stream); UserError if it does not open or has no video."""
     import av
 
+    av.logging.set_level(None)  # torchvision < 0.26 turns FFmpeg's logging on: its lines would garble ours
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError, ValueError) as exc:
