@@ -297,3 +297,12 @@ def finish(t0: float, json_path: Path | None, args: Any, data_dir: Path, **resul
         doc = {"args": given, "data": str(data_dir), **results}
         json_path.write_text(json.dumps(doc, indent=1), encoding="utf-8")
         print(f"results in {json_path}")
+
+
+def add_output_args(ap: Any, set_help: str) -> None:
+    """--set, --json and --keep, as every training benchmark takes them."""
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=set_help)
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument(
+        "--keep", action="store_true", help="keep run directories (weights) under benchmarks/.work"
+    )

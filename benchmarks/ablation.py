@@ -25,6 +25,7 @@ from _bench_common import (  # noqa: E402 - the benchmarks folder is not a packa
     REPO,
     WORK,
     SurgtuiRun,
+    add_output_args,
     common_overrides,
     finish,
     fmt,
@@ -102,11 +103,7 @@ def main() -> None:
     ap.add_argument(
         "--threads", type=int, help="torch threads per run [default: 1 with --parallel 2, else 2]"
     )
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="passed to both runs")
-    ap.add_argument("--json", type=Path, help="also write the results here")
-    ap.add_argument(
-        "--keep", action="store_true", help="keep run directories (weights) under benchmarks/.work"
-    )
+    add_output_args(ap, set_help="passed to both runs")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     threads = args.threads or (1 if args.parallel == 2 else 2)

@@ -31,6 +31,7 @@ from _bench_common import (  # noqa: E402 - the benchmarks folder is not a packa
     WORK,
     ChildPoll,
     SurgtuiRun,
+    add_output_args,
     finish,
     fmt,
     fmt_ms,
@@ -308,11 +309,7 @@ def main() -> None:
     ap.add_argument("--data-seed", type=int, default=0)
     ap.add_argument("--seeds", default="0", help="comma-separated training seeds")
     ap.add_argument("--variants", default="YOLOv5-Small,YOLOv5-Nano", help="comma-separated surgtui variants")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="passed to surgtui run")
-    ap.add_argument("--json", type=Path, help="also write the results here")
-    ap.add_argument(
-        "--keep", action="store_true", help="keep run directories (weights) under benchmarks/.work"
-    )
+    add_output_args(ap, set_help="passed to surgtui run")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
