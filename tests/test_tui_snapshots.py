@@ -16,6 +16,7 @@ from textual.widgets import Input
 
 from surgtui.tui.app import SurgApp
 from surgtui.tui.screens.monitor import MonitorScreen
+from surgtui.tui.widgets.log_pane import LogPane
 from surgtui.tui.widgets.runs_table import RunsTable
 from test_tui_fixtures import copy_experiments, type_into, wait_until, write_runs
 
@@ -62,6 +63,8 @@ async def _monitor(pilot, index: int = 0) -> None:
     screen = MonitorScreen(run)
     await pilot.app.push_screen(screen)
     await wait_until(pilot, lambda: screen.drawn, what="the plots")
+    log = screen.query_one(LogPane)  # wrapped lines are laid out a frame later, then it scrolls to the end
+    await wait_until(pilot, lambda: log.lines and log.scroll_y == log.max_scroll_y, what="the log at its end")
 
 
 async def _runs(pilot) -> None:

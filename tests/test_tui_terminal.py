@@ -57,11 +57,12 @@ class Terminal:
     def alive(self) -> bool:
         return subprocess.run(["tmux", "has-session", "-t", self.name], capture_output=True).returncode == 0
 
-    def wait_for(self, text: str, timeout: float = 20.0) -> str:
+    def wait_for(self, text: str | re.Pattern[str], timeout: float = 20.0) -> str:
+        """The screen once `text` (a string, or a compiled pattern) is on it."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             screen = self.screen()
-            if text in screen:
+            if text.search(screen) if isinstance(text, re.Pattern) else text in screen:
                 return screen
             time.sleep(0.1)
         raise AssertionError(f"{text!r} never appeared; the screen:\n{self.screen()}")
@@ -258,7 +259,8 @@ def test_an_edit_typed_or_pasted_is_saved_exactly(workdir: Path, how: str) -> No
             term.paste("0.00105")
         else:
             term.type("0.00105", delay=0.15 if how == "typed" else 0.0)
-        shown = term.wait_for("0.00105")
+        # The mark follows the text by a frame: wait for both, exactly as typed and marked as an edit.
+        term.wait_for(re.compile(r"│ lr \* +0\.00105 "), timeout=10)
         term.keys("C-s")
         term.wait_for("Save these changes")
         term.keys("y")
@@ -266,7 +268,6 @@ def test_an_edit_typed_or_pasted_is_saved_exactly(workdir: Path, how: str) -> No
         term.keys("C-q")
     finally:
         term.close()
-    assert re.search(r"│ lr \* +0\.00105 ", shown), shown  # exactly as typed, marked as an edit
     assert "lr = 0.00105 " in path.read_text()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.events import Resize
 from textual.widgets import RichLog
 
 from surgtui.tui.follower import RunView
@@ -15,6 +16,12 @@ class LogPane(RichLog):
         super().__init__(id=id, max_lines=500, min_width=20, wrap=True, markup=False, auto_scroll=True)
         self._seen = 0
         self._counts = {"warning": 0, "error": 0}
+
+    def on_resize(self, event: Resize) -> None:
+        # RichLog scrolls to the end on write only: after the pane changes height the newest lines
+        # would sit below the fold. (RichLog's own on_resize still runs: Textual calls both.)
+        if self.auto_scroll:
+            self.scroll_end(animate=False, immediate=False, x_axis=False)
 
     def show(self, view: RunView) -> None:
         new = view.log_count - self._seen
