@@ -10,6 +10,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input
 from textual.worker import Worker, WorkerState
 
+from surgtui.runs.metrics import BEST_METRIC, METRIC_LABELS
 from surgtui.runs.rows import COLUMNS, column, sort_runs
 from surgtui.runs.store import Run, list_runs
 from surgtui.tui import keymap
@@ -76,10 +77,12 @@ class RunsScreen(Screen):
             sort_runs(visible, self.sort_key, self.descending), self.marked, self.sort_key, self.descending
         )
         # The metric columns are one epoch's values, not each metric's best (compare shows those).
-        self.query_one(RunsTable).border_title = (
-            f"{len(visible)} of {len(self.runs)} runs: metrics at each run's best mAP50-95 epoch"
+        table = self.query_one(RunsTable)
+        best = METRIC_LABELS[BEST_METRIC]
+        table.border_title = (
+            f"{len(visible)} of {len(self.runs)} runs: metrics at each run's best {best} epoch"
         )
-        self.query_one(RunsTable).border_subtitle = f"{len(self.marked)} marked" if self.marked else ""
+        table.border_subtitle = f"{len(self.marked)} marked" if self.marked else ""
 
     def _run(self, run_id: str | None) -> Run | None:
         return next((r for r in self.runs if r.id == run_id), None)
