@@ -14,6 +14,7 @@ import typer
 
 from surgtui import __version__
 from surgtui.cli.data import data_app
+from surgtui.config.device import DEVICE_CHOICES
 from surgtui.errors import ExitCode, UserError
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ _debug = bool(os.environ.get("SURGTUI_DEBUG"))
 SetOpt = typer.Option(
     None, "--set", "-s", metavar="KEY=VALUE", help="Override a field, e.g. --set optim.lr=0.002 (repeatable)."
 )
+DeviceOpt = typer.Option("auto", "--device", help=f"{DEVICE_CHOICES}.")
 RunsDirOpt = typer.Option(
     None, "--runs-dir", envvar="SURGTUI_RUNS_DIR", help="Where runs live [default: ./runs]."
 )
@@ -289,7 +291,7 @@ def predict(
     ),
     conf: float = typer.Option(0.25, "--conf", help="Minimum score (objectness x class probability)."),
     iou: float = typer.Option(0.45, "--iou", help="NMS IoU threshold."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    device: str = DeviceOpt,
     batch: int = typer.Option(8, "--batch", help="Images per forward pass."),
     no_images: bool = typer.Option(False, "--no-images", help="Write only predictions.json."),
     runs_dir: Path | None = RunsDirOpt,
@@ -314,7 +316,7 @@ def eval_(
         None, "--split", help="Split [default: the config's val split, or the only one]."
     ),
     json_: bool = typer.Option(False, "--json", help='Print {"metrics", "per_class"} as JSON.'),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    device: str = DeviceOpt,
     batch: int | None = typer.Option(
         None, "--batch", help="Images per forward pass [the config's batch_size]."
     ),

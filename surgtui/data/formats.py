@@ -19,7 +19,7 @@ from typing import Literal
 import numpy as np
 
 from surgtui.config.schema import CLASS_NAMES
-from surgtui.data.media import IMAGE_SUFFIXES
+from surgtui.data.media import is_image
 from surgtui.data.problems import Problems
 from surgtui.errors import UserError, one_line
 
@@ -300,7 +300,7 @@ def read_yolo(root: Path, split: str, problems: Problems | None = None) -> list[
     from PIL import Image  # header read only, for the pixel size
 
     labels_of = yolo_labels(root)
-    images = sorted(p for p in (root / "images" / split).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    images = sorted(p for p in (root / "images" / split).iterdir() if is_image(p))
     records = []
     for image_id, image_path in enumerate(images, start=1):
         try:

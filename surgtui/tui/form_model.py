@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel
 
+from surgtui.config.device import DEVICE_CHOICES
 from surgtui.config.edit import edit_text
 from surgtui.config.load import parse_toml, parse_value, resolve_data
 from surgtui.config.schema import Experiment
@@ -92,7 +93,7 @@ SECTIONS: tuple[tuple[str, tuple[FieldSpec, ...]], ...] = (
         (
             FieldSpec("train.epochs", "epochs", "number"),
             FieldSpec("train.batch_size", "batch size", "number"),
-            FieldSpec("train.device", "device", "text", "auto, cpu, cuda, cuda:N"),
+            FieldSpec("train.device", "device", "text", DEVICE_CHOICES),
             FieldSpec("train.devices", "devices", "number", "> 1 uses torchrun"),
         ),
     ),
