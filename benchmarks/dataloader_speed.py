@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 
 from surgtui.cli.data import parse_size
 from surgtui.config.schema import AugmentConfig
-from surgtui.data import formats
+from surgtui.data import layouts
 from surgtui.data.writers import plan_frames, write_synthetic
 from surgtui.engine.datasets import DetectionDataset, collate
 
@@ -62,7 +62,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         write_synthetic(root, "coco", plan_frames({"train": args.images}, 8), width, height, 0)
-        records = formats.read_split(root, "coco", "train")
+        records = layouts.read_split(root, "train", "coco")
         decode_rate([r.path for r in records])  # warm the page cache
         bare = decode_rate([r.path for r in records])
         train = loader_rate(

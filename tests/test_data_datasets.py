@@ -12,7 +12,7 @@ from pycocotools.coco import COCO
 from torchvision import tv_tensors
 
 from surgtui.config.schema import AugmentConfig, Experiment
-from surgtui.data import formats
+from surgtui.data import layouts
 from surgtui.data.cache import synthetic_dataset
 from surgtui.data.writers import plan_videos, write_synthetic
 from surgtui.engine.datasets import DetectionDataset, build_datasets, collate
@@ -43,8 +43,8 @@ def _experiment(source: str, **data: object) -> Experiment:
 
 def test_coco_and_yolo_loaders_give_the_same_tensors(sets: Path) -> None:
     for split in ("train", "val"):
-        coco = DetectionDataset(formats.read_split(sets / "coco", "coco", split), S)
-        yolo = DetectionDataset(formats.read_split(sets / "yolo", "yolo", split), S)
+        coco = DetectionDataset(layouts.read_split(sets / "coco", split, "coco"), S)
+        yolo = DetectionDataset(layouts.read_split(sets / "yolo", split, "yolo"), S)
         assert len(coco) == len(yolo) == 3
         for (ic, tc), (iy, ty) in zip(coco, yolo):
             assert torch.equal(ic, iy) and torch.equal(tc["labels"], ty["labels"])
@@ -57,7 +57,7 @@ def test_coco_and_yolo_loaders_give_the_same_tensors(sets: Path) -> None:
 
 
 def test_letterbox_keeps_16_9_and_maps_boxes(sets: Path) -> None:
-    record = formats.read_split(sets / "coco", "coco", "val")[0]
+    record = layouts.read_split(sets / "coco", "val", "coco")[0]
     canvas, scale, pad_x, pad_y, orig = letterbox(record.path, S)
     pixels = np.asarray(canvas)
     assert orig == (180, 320) and scale == S / 320 and (pad_x, pad_y) == (0, 35)
@@ -70,7 +70,7 @@ def test_letterbox_keeps_16_9_and_maps_boxes(sets: Path) -> None:
 
 
 def test_flip_mirrors_boxes_with_the_image(sets: Path) -> None:
-    records = formats.read_split(sets / "coco", "coco", "train")
+    records = layouts.read_split(sets / "coco", "train", "coco")
     plain = DetectionDataset(records, S)
     flip = DetectionDataset(
         records, S, AugmentConfig(hflip=1.0, hsv_h=0, hsv_s=0, hsv_v=0, scale=0, translate=0, mosaic=0)
@@ -197,9 +197,13 @@ def test_sources_that_cannot_be_used_are_user_errors(sets: Path, tmp_path: Path)
         build_datasets(_experiment(str(sets / "simsurgskill")))
     with pytest.raises(UserError, match="no such directory"):
         build_datasets(_experiment(str(tmp_path / "nowhere")))
-    with pytest.raises(UserError, match="split 'train_v1' not found; splits here: train, val"):
+    with pytest.raises(
+        UserError, match=r"split 'train_v1' not found \(data.train_split\); splits here: train, val"
+    ):
         build_datasets(_experiment(str(sets / "coco"), train_split="train_v1"))
-    with pytest.raises(UserError, match="holds a coco layout"):
+    with pytest.raises(
+        UserError, match=r"data.format = 'yolo' but .* has no data.yaml or data.yml; it holds coco"
+    ):
         build_datasets(_experiment(str(sets / "coco"), format="yolo", train_split="train", val_split="val"))
     train, _ = build_datasets(
         _experiment(str(sets / "coco"), format="simsurgskill", train_split="train", val_split="val")
@@ -220,7 +224,7 @@ def test_training_reads_every_image_kind_predict_accepts(sets: Path, tmp_path: P
         with Image.open(jpeg) as im:
             im.save(jpeg.with_suffix(suffix))
         jpeg.unlink()
-    records = formats.read_split(root, "yolo", "train")
-    originals = formats.read_split(sets / "yolo", "yolo", "train")
+    records = layouts.read_split(root, "train", "yolo")
+    originals = layouts.read_split(sets / "yolo", "train", "yolo")
     assert sorted(r.path.suffix for r in records) == sorted([".webp", ".tif", ".jpg"])
     assert [len(r.boxes) for r in records] == [len(r.boxes) for r in originals]

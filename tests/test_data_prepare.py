@@ -13,6 +13,7 @@ from pycocotools.coco import COCO
 
 from conftest import surgtui
 from surgtui.data import formats
+from surgtui.data.classes import class_index
 from surgtui.data.prepare import prepare
 from surgtui.data.synth import video_frames
 from surgtui.data.writers import plan_videos, write_synthetic
@@ -42,7 +43,7 @@ def test_round_trip_boxes_equal_the_generators(raw: Path, tmp_path: Path) -> Non
             got = sorted(
                 (a["category_id"], *a["bbox"]) for a in doc["annotations"] if a["image_id"] == img["id"]
             )
-            want = sorted((formats.class_index(b.cls) + 1, b.x, b.y, b.w, b.h) for b in boxes)
+            want = sorted((class_index(b.cls) + 1, b.x, b.y, b.w, b.h) for b in boxes)
             assert got == want, (video, frame_id)
             # Frame i of the video is frame_id i + 1: the JPEG matches this very frame, not a neighbour.
             jpeg = np.asarray(Image.open(tmp_path / "images" / video.split / img["file_name"]), dtype=float)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import surgtui
-from surgtui.data import formats
+from surgtui.data import layouts
 from surgtui.data.synth import DRIVER, NEEDLE, frame_rng, render_background, render_frame, video_frames
 from surgtui.data.video import count_frames, decode_frames
 
@@ -134,9 +134,9 @@ def test_cli_writes_image_layouts(tmp_path: Path, layout: str) -> None:
         "train,val",
     )
     assert r.returncode == 0, r.stderr
-    assert formats.detect_format(tmp_path) == layout
-    assert formats.list_splits(tmp_path, layout) == ["train", "val"]
-    assert len(formats.read_split(tmp_path, layout, "val")) == 2
+    found = layouts.open_layout(tmp_path)
+    assert found.format == layout and list(found.splits) == ["train", "val"]
+    assert len(found.read(found.split("val"))) == 2
 
 
 def test_cli_refuses_bad_options_and_existing_output(tmp_path: Path) -> None:

@@ -343,7 +343,7 @@ def sync(run_ref: str = typer.Argument(..., metavar="RUN"), runs_dir: Path | Non
     raise typer.Exit(subprocess.call([sys.executable, "-m", "wandb", "sync", *map(str, offline)]))
 
 
-app.add_typer(data_app, name="data", help="Synthesise, import and check data sets.")
+app.add_typer(data_app, name="data", help="Synthesise, prepare, check and convert data sets.")
 
 
 def main() -> None:

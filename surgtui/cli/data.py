@@ -14,7 +14,7 @@ import typer
 from surgtui.errors import ExitCode, UserError
 
 data_app = typer.Typer(
-    help="Synthesise, prepare (SimSurgSkill → COCO) and check detection data sets.",
+    help="Synthesise, prepare (SimSurgSkill → COCO), check and convert detection data sets.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -40,6 +40,26 @@ def parse_splits(text: str) -> list[str]:
             f"--splits {text!r}: expected distinct comma-separated names of letters, digits, '_', '-', '.'"
         )
     return splits
+
+
+def parse_classes_map(pairs: list[str]) -> dict[str, str]:
+    """['Needle Holder=needle_driver', 'suture=drop'] → a data.classes_map; UserError on a bad pair."""
+    from surgtui.config.schema import CLASS_NAMES, DROP_CLASS, normal_name
+
+    out = {}
+    allowed = (*CLASS_NAMES, DROP_CLASS)
+    for pair in pairs:
+        theirs, sep, ours = pair.rpartition("=")
+        if not sep or not theirs.strip() or normal_name(ours) not in allowed:
+            raise UserError(
+                f"--map {pair!r}: expected THEIR_NAME=CLASS with CLASS one of {', '.join(allowed)}"
+            )
+        out[theirs.strip()] = ours.strip()
+    return out
+
+
+FORMAT_HELP = "Layout to read: auto (detected, docs/data.md gives the order), coco, yolo or simsurgskill."
+MAP_HELP = "Map a class of the data set to ours: --map 'Needle Holder=needle_driver' or --map suture=drop."
 
 
 @contextmanager
@@ -103,21 +123,51 @@ def prepare(
 
 @data_app.command()
 def check(
-    directory: Path = typer.Argument(..., help="A coco, yolo or raw simsurgskill data set (detected)."),
+    directory: Path = typer.Argument(..., help="A coco, yolo or raw simsurgskill data set, or a data.yaml."),
     preview: Path | None = typer.Option(
         None, "--preview", help="Also draw frames with their boxes into this PNG."
     ),
     count: int = typer.Option(8, "--preview-count", min=1, help="Frames in the preview grid."),
+    fmt: str = typer.Option("auto", "--format", help=FORMAT_HELP),
+    classes_map: list[str] = typer.Option([], "--map", help=MAP_HELP),
     json_: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
-    """Count images and boxes (by class and COCO size) and list problems. Exit 1 if there are problems."""
+    """Say which layout was found, count images and boxes (by split, class and COCO size) and list problems.
+    Exit 1 if there are problems."""
     from surgtui.data.check import check as run_check
     from surgtui.data.check import preview as draw_preview
 
-    report = run_check(directory)
+    mapping = parse_classes_map(classes_map)
+    report = run_check(directory, _format(fmt), mapping)
     typer.echo(json.dumps(report.to_dict(), indent=2) if json_ else "\n".join(report.lines()))
     if preview is not None:
-        draw_preview(directory, preview, count)
+        draw_preview(directory, preview, count, fmt=fmt, classes_map=mapping)
         typer.echo(f"wrote {preview}", err=json_)
     if report.problems.total():
         raise typer.Exit(ExitCode.FAILED)
+
+
+def _format(fmt: str) -> str:
+    from surgtui.data.layouts import FORMATS
+
+    if fmt not in FORMATS:
+        raise UserError(f"--format {fmt!r}: allowed: {', '.join(FORMATS)}")
+    return fmt
+
+
+@data_app.command()
+def convert(
+    source: Path = typer.Argument(..., help="Any data set surgtui reads (folder or data.yaml)."),
+    to: str = typer.Option(..., "--to", help="coco or yolo."),
+    out: Path = typer.Option(..., "--out", help="Folder to write (new, or empty)."),
+    fmt: str = typer.Option("auto", "--format", help=FORMAT_HELP),
+    classes_map: list[str] = typer.Option([], "--map", help=MAP_HELP),
+    link: bool = typer.Option(False, "--link", help="Hard-link the images instead of copying (same disk)."),
+) -> None:
+    """Write a data set as plain COCO or Ultralytics YOLO, for other tools (boxes read back exactly)."""
+    from surgtui.data.convert import convert as run_convert
+
+    mapping = parse_classes_map(classes_map)
+    with _progress("convert") as progress:
+        report = run_convert(source, to, out, _format(fmt), mapping, link, progress)
+    typer.echo("\n".join(report.lines()))

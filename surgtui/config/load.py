@@ -157,6 +157,8 @@ def format_validation_error(
         msg = "must be true, false or a path to a weights file"
     elif kind == "value_error":
         msg = e["msg"].removeprefix("Value error, ")
+    elif kind == "extra_forbidden":  # inside a table that is not a schema section (data.train)
+        msg = "unknown key"
     elif kind == "literal_error":
         msg = f"must be one of {ctx.get('expected', '')}".replace("'", "")
     elif kind in _BOUND_WORDS:

@@ -7,13 +7,19 @@ Defaults are the seed's recommended values (docs/experiments.md explains each).
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from surgtui.config.device import parse_device
 
 CLASS_NAMES: tuple[str, ...] = ("needle", "needle_driver")
+DROP_CLASS = "drop"  # a data.classes_map value: boxes of that class are left out
+
+
+def normal_name(name: str) -> str:
+    """A class name as compared: 'Needle Driver', 'needle-driver' and 'NEEDLE_DRIVER' all read 'needle_driver'."""
+    return "_".join(name.strip().lower().replace("-", " ").replace("_", " ").split())
 
 
 SYNTHETIC_SOURCE = "synthetic"  # data.source for the built-in generated scenes
@@ -129,15 +135,69 @@ class AugmentConfig(Section):
     close_mosaic: int = Field(10, ge=0, le=100_000)
 
 
+class SplitPaths(Section):
+    """One split given by path, relative to data.source: COCO `annotations` + `images`, or YOLO `images`
+    (folders or .txt lists, as a data.yaml split) with `labels` found by Ultralytics' rule unless given."""
+
+    annotations: str = ""
+    images: list[str] = Field(default_factory=list)
+    labels: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_yaml_style(cls, v: Any) -> Any:
+        # `train = "images/train"` or a list of them: a data.yaml split key.
+        if isinstance(v, str | list):
+            v = {"images": v}
+        elif not isinstance(v, dict | SplitPaths):
+            raise ValueError(
+                'expected a folder, a list of folders, or a table { annotations = "...", images = "..." }'
+            )
+        if isinstance(v, dict) and isinstance(v.get("images"), str):
+            v = {**v, "images": [v["images"]]}
+        return v
+
+    @model_validator(mode="after")
+    def _complete(self) -> SplitPaths:
+        if not self.images or not all(p.strip() for p in self.images):
+            raise ValueError("images: expected a folder, a .txt list of images, or a list of them")
+        if self.annotations and self.labels:
+            raise ValueError("give annotations (a COCO file) or labels (a YOLO folder), not both")
+        if self.annotations and len(self.images) != 1:
+            raise ValueError(
+                "with annotations (COCO), images must be the one folder file_name is relative to"
+            )
+        return self
+
+
 class DataConfig(Section):
     source: str = SYNTHETIC_SOURCE
     format: Literal["auto", "coco", "yolo", "simsurgskill"] = "auto"
     train_split: str = "train"
     val_split: str = "val"
+    train: SplitPaths | None = None
+    val: SplitPaths | None = None
+    classes_map: dict[str, str] = Field(default_factory=dict)
     cache_dir: str = ""
     rect: bool = True
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
+
+    @field_validator("classes_map")
+    @classmethod
+    def _maps_to_our_classes(cls, v: dict[str, str]) -> dict[str, str]:
+        allowed = (*CLASS_NAMES, DROP_CLASS)
+        for theirs, ours in v.items():
+            if normal_name(ours) not in allowed:
+                raise ValueError(f"{theirs!r} = {ours!r}: allowed values: {', '.join(allowed)}")
+        return v
+
+    @model_validator(mode="after")
+    def _both_splits(self) -> DataConfig:
+        if (self.train is None) != (self.val is None):
+            given, missing = ("train", "val") if self.train is not None else ("val", "train")
+            raise ValueError(f"data.{given} is given but data.{missing} is not; give both or neither")
+        return self
 
 
 class ValConfig(Section):
@@ -188,4 +248,6 @@ class Experiment(Section):
 
     def to_dict(self) -> dict:
         """Plain nested dict with TOML key names (`class`, not `class_`)."""
-        return self.model_dump(by_alias=True)
+        return self.model_dump(
+            by_alias=True, exclude_none=True
+        )  # TOML has no null: unset splits are left out

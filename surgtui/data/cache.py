@@ -17,10 +17,10 @@ FRAMES_PER_VIDEO = 8  # a new tissue background every 8 frames
 
 
 def cache_root(cache_dir: str = "") -> Path:
-    """`data.cache_dir`, else $SURGTUI_CACHE, else ~/.cache/surgtui."""
-    return Path(
-        cache_dir or os.environ.get("SURGTUI_CACHE") or Path.home() / ".cache" / "surgtui"
-    ).expanduser()
+    """`data.cache_dir`, else $SURGTUI_CACHE, else $XDG_CACHE_HOME/surgtui, else ~/.cache/surgtui."""
+    if cache_dir or os.environ.get("SURGTUI_CACHE"):
+        return Path(cache_dir or os.environ["SURGTUI_CACHE"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "surgtui"
 
 
 def synthetic_key(cfg: SyntheticConfig) -> str:

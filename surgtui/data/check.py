@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +12,7 @@ import numpy as np
 
 from surgtui.config.schema import CLASS_NAMES
 from surgtui.data import formats, simsurgskill, video
+from surgtui.data.layouts import Layout, open_layout
 from surgtui.data.problems import Problems
 from surgtui.errors import UserError
 from surgtui.fileio import atomic_write
@@ -43,14 +44,23 @@ class SplitStats:
 class CheckReport:
     root: Path
     format: str
+    kind: str = ""
+    why: str = ""
     splits: dict[str, SplitStats] = field(default_factory=dict)
+    where: dict[str, str] = field(default_factory=dict)  # split → its files
     problems: Problems = field(default_factory=Problems)
     notes: Problems = field(default_factory=Problems)
 
     def lines(self) -> list[str]:
-        out = [f"{self.root}: {self.format} layout, splits: {', '.join(self.splits) or 'none'}"]
+        out = [
+            f"{self.root}: {self.kind or self.format} ({self.format}), splits: {', '.join(self.splits) or 'none'}",
+            f"  read as: {self.why}" if self.why else "",
+        ]
+        out = [x for x in out if x]
         for name, s in self.splits.items():
-            out.append(f"{name}: {s.images} images ({s.images_without_boxes} without boxes)")
+            out.append(
+                f"{name}: {s.images} images ({s.images_without_boxes} without boxes) from {self.where[name]}"
+            )
             for c in CLASS_NAMES:
                 sizes = " ".join(f"{b} {s.sizes[c][b]}" for b in SIZE_BUCKETS)
                 out.append(f"  {c}: {s.boxes[c]} boxes ({sizes})")
@@ -73,22 +83,27 @@ class CheckReport:
         return {
             "root": str(self.root),
             "format": self.format,
+            "layout": self.kind,
+            "why": self.why,
+            "files": self.where,
             "splits": splits,
             "problems": self.problems.to_dict(),
             "notes": self.notes.to_dict(),
         }
 
 
-def check(root: Path) -> CheckReport:
-    """Inspect the data set in `root`; UserError (one line naming the file) if it cannot be read at all."""
-    fmt = formats.detect_format(root)
-    report = CheckReport(root, fmt)
-    for split in formats.list_splits(root, fmt):
-        stats = report.splits.setdefault(split, SplitStats())
-        if fmt == "simsurgskill":
-            _check_raw_split(root, split, stats, report)
+def check(root: Path, fmt: str = "auto", classes_map: Mapping[str, str] | None = None) -> CheckReport:
+    """Inspect the data set in `root` (a folder or a data.yaml) read as `fmt`; UserError (one line naming the
+    file) if it cannot be read at all."""
+    layout = open_layout(root, fmt, classes_map, key="--format")
+    report = CheckReport(root, layout.format, layout.kind, layout.why)
+    for name, split in layout.splits.items():
+        stats = report.splits.setdefault(name, SplitStats())
+        report.where[name] = split.where()
+        if split.raw is not None:
+            _check_raw_split(layout.root, name, stats, report)
             continue
-        records = formats.read_split(root, fmt, split, report.problems)
+        records = layout.read(split, report.problems, report.notes)
         for r in records:
             if not r.path.is_file():
                 report.problems.add("missing_image", f"{r.path}: image file missing")
@@ -98,7 +113,7 @@ def check(root: Path) -> CheckReport:
                 [(int(lab), x2 - x1, y2 - y1) for lab, (x1, y1, x2, y2) in zip(r.labels, r.boxes)]
             )
         if not records or not any(len(r.labels) for r in records):
-            report.problems.add("empty_annotations", f"{root}: split {split!r} has no boxes")
+            report.problems.add("empty_annotations", f"{split.where()}: split {name!r} has no boxes")
     return report
 
 
@@ -136,17 +151,17 @@ def _check_raw_split(root: Path, split: str, stats: SplitStats, report: CheckRep
 
 
 def _preview_items(
-    root: Path, fmt: str, n: int
+    layout: Layout, n: int
 ) -> list[tuple[np.ndarray, list[tuple[int, float, float, float, float]], str]]:
     """Up to `n` (image, [(label, x1, y1, x2, y2)], title) spread evenly over the data set."""
     from PIL import Image
 
-    if fmt == "simsurgskill":
-        throwaway = CheckReport(root, fmt)
+    if layout.format == "simsurgskill":
+        throwaway = CheckReport(layout.root, layout.format)
         frames = [
             (v, fid, boxes)
-            for split in formats.list_splits(root, fmt)
-            for v, _, fr in _raw_frames(root, split, throwaway)
+            for split in layout.splits
+            for v, _, fr in _raw_frames(layout.root, split, throwaway)
             for fid, boxes in sorted(fr.items())
         ]
         picks = [frames[i] for i in _spread(len(frames), n)]
@@ -157,7 +172,7 @@ def _preview_items(
                 (image, [(b.label, b.x, b.y, b.x + b.w, b.y + b.h) for b in boxes], f"{v.stem} #{fid}")
             )
         return items
-    records = [r for split in formats.list_splits(root, fmt) for r in formats.read_split(root, fmt, split)]
+    records = [r for split in layout.splits.values() for r in layout.read(split)]
     picks = [records[i] for i in _spread(len(records), n)]
     return [
         (
@@ -174,13 +189,20 @@ def _spread(total: int, n: int) -> list[int]:
     return sorted({round(i * (total - 1) / max(n - 1, 1)) for i in range(min(n, total))}) if total else []
 
 
-def preview(root: Path, out_png: Path, n: int = 8, tile_width: int = 480) -> Path:
+def preview(
+    root: Path,
+    out_png: Path,
+    n: int = 8,
+    tile_width: int = 480,
+    fmt: str = "auto",
+    classes_map: Mapping[str, str] | None = None,
+) -> Path:
     """Draw `n` frames with labelled boxes into one PNG grid at `out_png`; return its path."""
     from PIL import Image
 
     from surgtui.data.draw import draw_boxes, draw_caption
 
-    items = _preview_items(root, formats.detect_format(root), n)
+    items = _preview_items(open_layout(root, fmt, classes_map, key="--format"), n)
     if not items:
         raise UserError(f"{root}: no images to preview")
     cols = math.ceil(math.sqrt(len(items)))

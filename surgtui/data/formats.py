@@ -1,10 +1,6 @@
-"""Data-set layouts on disk: detection, file names, and reading COCO / YOLO splits into one record type.
+"""The one record type every layout reads into, and the file-format primitives COCO and YOLO share.
 
-Layouts (docs/data.md has the details):
-  coco          images/<split>/*.jpg + annotations/<split>.json (bbox = [x, y, w, h] pixels)
-  yolo          data.yaml with `names` + images/<split>/*.jpg + labels/<split>/*.txt (class cx cy w h, 0..1)
-  simsurgskill  raw challenge layout <split>/videos/fps1/*.mp4 + <split>/annotations/bounding_box_gt/*.json
-
+Which layout a folder holds and how its splits are found: `surgtui.data.layouts` (docs/data.md).
 Loaders clip boxes to the image and skip boxes left with no area; `surgtui data check` reports both.
 No torch here: the engine's datasets build on these records.
 """
@@ -18,8 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-from surgtui.config.schema import CLASS_NAMES
-from surgtui.data.media import is_image
+from surgtui.config.schema import CLASS_NAMES, SYNTHETIC_SOURCE
 from surgtui.data.problems import Problems
 from surgtui.errors import UserError, one_line
 
@@ -43,12 +38,6 @@ class ImageRecord:
     height: int
     boxes: np.ndarray  # float32 [N, 4] x1 y1 x2 y2
     labels: np.ndarray  # int64 [N], index into CLASS_NAMES
-
-
-def class_index(name: str) -> int | None:
-    """CLASS_NAMES index for a class as spelled in any supported file ('needle driver' too); None if unknown."""
-    key = name.strip().lower().replace(" ", "_")
-    return CLASS_NAMES.index(key) if key in CLASS_NAMES else None
 
 
 def case_stem(case_id: int) -> str:
@@ -89,54 +78,6 @@ def coco_annotation(ann_id: int, image_id: int, label: int, x: float, y: float, 
     }
 
 
-# ---------------------------------------------------------------- detection
-
-
-def detect_format(root: Path) -> Format:
-    """Which layout `root` holds; UserError naming the directory and what was looked for if none."""
-    if not root.is_dir():
-        raise UserError(f"{root}: no such directory")
-    if (
-        (root / "annotations").is_dir()
-        and (root / "images").is_dir()
-        and any((root / "annotations").glob("*.json"))
-    ):
-        return "coco"
-    if _yolo_yaml(root) is not None:
-        return "yolo"
-    if any((d / RAW_ANNOTATIONS).is_dir() for d in root.iterdir() if d.is_dir()):
-        return "simsurgskill"
-    raise UserError(
-        f"{root}: not a data set; expected annotations/*.json + images/ (coco), data.yaml + images/ + labels/ "
-        f"(yolo) or <split>/{RAW_ANNOTATIONS}/ (simsurgskill)"
-    )
-
-
-def list_splits(root: Path, fmt: Format) -> list[str]:
-    """Split names present in `root`, sorted."""
-    if fmt == "coco":
-        return sorted(p.stem for p in (root / "annotations").glob("*.json"))
-    if fmt == "yolo":
-        return (
-            sorted(d.name for d in (root / "images").iterdir() if d.is_dir())
-            if (root / "images").is_dir()
-            else []
-        )
-    return sorted(d.name for d in root.iterdir() if (d / RAW_ANNOTATIONS).is_dir())
-
-
-def read_split(root: Path, fmt: Format, split: str, problems: Problems | None = None) -> list[ImageRecord]:
-    """Records of one split of a COCO or YOLO data set, sorted by file name; clipped or dropped boxes go to `problems`."""
-    if fmt == "simsurgskill":
-        raise UserError(f"{root}: raw SimSurgSkill videos; run `surgtui data prepare {root} --out DIR` first")
-    if split not in list_splits(root, fmt):
-        where = root / "annotations" / f"{split}.json" if fmt == "coco" else root / "images" / split
-        raise UserError(
-            f"{where}: split {split!r} not found; splits here: {', '.join(list_splits(root, fmt)) or 'none'}"
-        )
-    return read_coco(root, split, problems) if fmt == "coco" else read_yolo(root, split, problems)
-
-
 # ---------------------------------------------------------------- COCO
 
 
@@ -161,20 +102,7 @@ def load_coco(path: Path) -> dict:
     return doc
 
 
-def coco_category_labels(path: Path, doc: dict) -> dict[int, int]:
-    """COCO category id → CLASS_NAMES index; UserError on a category this project has no class for."""
-    labels = {}
-    for cat in doc["categories"]:
-        label = class_index(str(cat.get("name", "")))
-        if label is None:
-            raise UserError(
-                f"{path}: category {cat.get('name')!r} unknown; allowed: {', '.join(CLASS_NAMES)}"
-            )
-        labels[cat["id"]] = label
-    return labels
-
-
-def _clipped_xyxy(
+def clipped_xyxy(
     box: tuple[float, float, float, float], width: int, height: int, where: str, problems: Problems | None
 ) -> tuple[float, ...] | None:
     """x1 y1 x2 y2 of an [x, y, w, h] box clipped to the image; None (and a problem) if nothing is left."""
@@ -196,37 +124,7 @@ def _clipped_xyxy(
     return (x1, y1, x2, y2)
 
 
-def read_coco(root: Path, split: str, problems: Problems | None = None) -> list[ImageRecord]:
-    """Records of annotations/<split>.json; image files live in images/<split>/."""
-    path = root / "annotations" / f"{split}.json"
-    doc = load_coco(path)
-    labels = coco_category_labels(path, doc)
-    boxes: dict[int, list[tuple[float, ...]]] = {img["id"]: [] for img in doc["images"]}
-    classes: dict[int, list[int]] = {img["id"]: [] for img in doc["images"]}
-    sizes = {img["id"]: (img["width"], img["height"]) for img in doc["images"]}
-    for ann in doc["annotations"]:
-        if ann.get("image_id") not in sizes or ann.get("category_id") not in labels:
-            raise UserError(f"{path}: annotation {ann.get('id')} names an unknown image_id or category_id")
-        where = f"{path.name}: annotation {ann.get('id')}"
-        box = _clipped_xyxy(tuple(ann["bbox"]), *sizes[ann["image_id"]], where, problems)
-        if box is not None:
-            boxes[ann["image_id"]].append(box)
-            classes[ann["image_id"]].append(labels[ann["category_id"]])
-    images = sorted(doc["images"], key=lambda img: img["file_name"])
-    return [
-        _record(
-            img["id"],
-            root / "images" / split / img["file_name"],
-            img["width"],
-            img["height"],
-            boxes[img["id"]],
-            classes[img["id"]],
-        )
-        for img in images
-    ]
-
-
-def _record(image_id: int, path: Path, width: int, height: int, boxes: list, labels: list) -> ImageRecord:
+def make_record(image_id: int, path: Path, width: int, height: int, boxes: list, labels: list) -> ImageRecord:
     return ImageRecord(
         image_id,
         path,
@@ -237,21 +135,31 @@ def _record(image_id: int, path: Path, width: int, height: int, boxes: list, lab
     )
 
 
-# ---------------------------------------------------------------- YOLO
-
-
-def source_dir(source: str) -> Path | None:
-    """The directory `data.source` names (None for "synthetic"); a UserError when it is not a directory.
+def source_path(source: str) -> Path | None:
+    """The folder (or Ultralytics data.yaml) `data.source` names; None for "synthetic"; UserError otherwise.
 
     Checked before a run directory is made, and again by the engine.
     """
-    if source == "synthetic":
+    if source == SYNTHETIC_SOURCE:
         return None
-    root = Path(source).expanduser()
-    if root.is_dir():
-        return root
-    what = "a file, not a directory" if root.exists() else "no such directory"
-    raise UserError(f'data.source = {source!r}: {what}; expected "synthetic" or a data set directory')
+    path = Path(source).expanduser()
+    if path.is_dir() or (path.is_file() and path.suffix.lower() in (".yaml", ".yml")):
+        return path
+    what = "not a folder or a .yaml file" if path.exists() else "no such directory"
+    raise UserError(
+        f'data.source = {source!r}: {what}; expected "synthetic", a data set folder or a data.yaml'
+    )
+
+
+def image_size_problem(path: Path) -> tuple[int, int] | str:
+    """(width, height) from the image's header, or why it cannot be opened."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (OSError, SyntaxError, ValueError) as exc:  # PIL's errors for empty, foreign or broken files
+        return one_line(exc)
 
 
 def image_problem(path: Path) -> str | None:
@@ -269,77 +177,9 @@ def image_problem(path: Path) -> str | None:
     return None
 
 
-def _yolo_yaml(root: Path) -> Path | None:
-    return next((p for p in (root / "data.yaml", root / "data.yml") if p.is_file()), None)
-
-
-def yolo_labels(root: Path) -> list[int]:
-    """CLASS_NAMES index of each YOLO class id, from data.yaml `names` (a list or an {id: name} map)."""
-    import yaml  # only YOLO sets need it
-
-    path = _yolo_yaml(root)
-    if path is None:
-        raise UserError(f"{root}: no data.yaml")
-    try:
-        names = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("names")
-    except (yaml.YAMLError, AttributeError) as e:
-        raise UserError(f"{path}: not a YAML mapping ({str(e).splitlines()[0]})") from None
-    if isinstance(names, dict):
-        names = [names[k] for k in sorted(names)]
-    if not isinstance(names, list) or not names:
-        raise UserError(f"{path}: key 'names' missing; expected a list such as [needle, needle_driver]")
-    labels = [class_index(str(n)) for n in names]
-    if None in labels:
-        bad = names[labels.index(None)]
-        raise UserError(f"{path}: names: class {bad!r} unknown; allowed: {', '.join(CLASS_NAMES)}")
-    return labels  # type: ignore[return-value]
-
-
-def read_yolo(root: Path, split: str, problems: Problems | None = None) -> list[ImageRecord]:
-    """Records of images/<split>/ with labels/<split>/<stem>.txt (a missing label file means no boxes)."""
-    from PIL import Image  # header read only, for the pixel size
-
-    labels_of = yolo_labels(root)
-    images = sorted(p for p in (root / "images" / split).iterdir() if is_image(p))
-    records = []
-    for image_id, image_path in enumerate(images, start=1):
-        try:
-            with Image.open(image_path) as im:
-                width, height = im.size
-        except (OSError, SyntaxError, ValueError) as exc:  # PIL's errors for empty, foreign or broken files
-            if problems is None:
-                raise UserError(f"{image_path}: not a readable image ({one_line(exc)})") from None
-            problems.add("unreadable_image", f"{image_path}: not a readable image ({one_line(exc)})")
-            continue
-        boxes, classes = [], []
-        label_path = root / "labels" / split / f"{image_path.stem}.txt"
-        lines = label_path.read_text(encoding="utf-8").splitlines() if label_path.is_file() else []
-        for n, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                cls, cx, cy, w, h = line.split()
-                label, cx, cy, w, h = labels_of[int(cls)], float(cx), float(cy), float(w), float(h)
-                if int(cls) < 0:
-                    raise IndexError(cls)
-            except (ValueError, IndexError):
-                raise UserError(
-                    f"{label_path}:{n}: expected 'class cx cy w h' with class 0..{len(labels_of) - 1}"
-                ) from None
-            pixels = ((cx - w / 2) * width, (cy - h / 2) * height, w * width, h * height)
-            box = _clipped_xyxy(pixels, width, height, f"{label_path.name}:{n}", problems)
-            if box is not None:
-                boxes.append(box)
-                classes.append(label)
-        records.append(_record(image_id, image_path, width, height, boxes, classes))
-    return records
-
-
 def yolo_line(label: int, x: float, y: float, w: float, h: float, width: int, height: int) -> str:
-    """One YOLO label line for a pixel box (x, y top-left)."""
-    return (
-        f"{label} {(x + w / 2) / width:.10f} {(y + h / 2) / height:.10f} {w / width:.10f} {h / height:.10f}"
-    )
+    """One YOLO label line for a pixel box (x, y top-left); shortest exact floats, so boxes read back exactly."""
+    return f"{label} {(x + w / 2) / width!r} {(y + h / 2) / height!r} {w / width!r} {h / height!r}"
 
 
 def yolo_yaml_text(splits: list[str]) -> str:

@@ -82,11 +82,13 @@ def prepare(
     raw_dir: Path, out_dir: Path, splits: list[str] | None = None, progress: Progress | None = None
 ) -> PrepareReport:
     """Prepare `splits` (default: every split found) of the raw data set in `raw_dir` into `out_dir`."""
-    if formats.detect_format(raw_dir) != "simsurgskill":
+    if not raw_dir.is_dir():
+        raise UserError(f"{raw_dir}: no such directory")
+    found = simsurgskill.raw_split_names(raw_dir)
+    if not found:
         raise UserError(
             f"{raw_dir}: not a raw SimSurgSkill directory; expected <split>/{formats.RAW_ANNOTATIONS}/"
         )
-    found = formats.list_splits(raw_dir, "simsurgskill")
     for split in splits or []:
         if split not in found:
             raise UserError(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from surgtui.data import formats
+from surgtui.data.classes import class_index
 from surgtui.data.problems import Problems
 
 REQUIRED_KEYS = ("obj_class", "coordinate", "frame_id")
@@ -68,6 +69,11 @@ class FrameBox:
 def case_id_of(path: Path) -> int | None:
     match = _CASE_RE.fullmatch(path.name)
     return int(match.group(1)) if match else None
+
+
+def raw_split_names(root: Path) -> list[str]:
+    """The raw splits in `root` (folders holding annotations/bounding_box_gt/), sorted."""
+    return sorted(d.name for d in root.iterdir() if (d / formats.RAW_ANNOTATIONS).is_dir())
 
 
 def raw_annotation_files(root: Path, split: str) -> list[Path]:
@@ -125,7 +131,7 @@ def _parse_entry(raw: object, where: str, problems: Problems) -> tuple | None:
     if missing:
         problems.add("missing_key", f"{where}: missing key {missing[0]!r}")
         return None
-    label = formats.class_index(str(raw["obj_class"]))
+    label = class_index(str(raw["obj_class"]))
     if label is None:
         problems.add(
             "unknown_class",

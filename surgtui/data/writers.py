@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from surgtui.data import formats
+from surgtui.data.classes import class_index
 from surgtui.data.media import save_jpeg
 from surgtui.data.synth import Box, video_frames
 from surgtui.data.video import encode_video
@@ -103,9 +104,8 @@ def write_synthetic(
                 (out / target).parent.mkdir(parents=True, exist_ok=True)
                 os.rename(tmp / target, out / target)
     if layout == "yolo":
-        write_text_atomic(
-            out / "data.yaml", formats.yolo_yaml_text(formats.list_splits(out, "yolo")), parents=True
-        )
+        splits_here = sorted(d.name for d in (out / "images").iterdir() if d.is_dir())
+        write_text_atomic(out / "data.yaml", formats.yolo_yaml_text(splits_here), parents=True)
 
 
 def _raw_entry(case_id: int, frame_id: int, box: Box | None) -> dict:
@@ -165,10 +165,7 @@ def _write_images(
         labelled.append((name, boxes))
         if layout == "yolo":
             label_dir.mkdir(parents=True, exist_ok=True)
-            lines = [
-                formats.yolo_line(formats.class_index(b.cls), b.x, b.y, b.w, b.h, width, height)
-                for b in boxes
-            ]
+            lines = [formats.yolo_line(class_index(b.cls), b.x, b.y, b.w, b.h, width, height) for b in boxes]
             write_text_atomic(
                 label_dir / f"{Path(name).stem}.txt",
                 "".join(f"{line}\n" for line in lines),
@@ -187,7 +184,7 @@ def _write_coco_json(
         for b in boxes:
             annotations.append(
                 formats.coco_annotation(
-                    len(annotations) + 1, image_id, formats.class_index(b.cls), b.x, b.y, b.w, b.h
+                    len(annotations) + 1, image_id, class_index(b.cls), b.x, b.y, b.w, b.h
                 )
             )
     write_text_atomic(

@@ -18,16 +18,18 @@ An index is an int, or `(int, use_mosaic)` from a sampler that switches mosaic p
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
+from collections.abc import Callable
 
 import torch
 from torch.utils.data import Dataset, default_collate
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from surgtui.config.schema import AugmentConfig, DataConfig, Experiment
+from surgtui.config.schema import SYNTHETIC_SOURCE, AugmentConfig, DataConfig, Experiment
 from surgtui.data import formats
 from surgtui.data.cache import TRAIN_SPLIT, VAL_SPLIT, cache_root, synthetic_dataset
+from surgtui.data.layouts import Layout, layout_of, open_layout, training_splits
+from surgtui.data.problems import Problems
 from surgtui.engine.transforms import (
     PAD_VALUE,
     letterbox,
@@ -197,32 +199,43 @@ def collate(batch: list[tuple[torch.Tensor, dict]]) -> tuple[torch.Tensor, list[
     return default_collate(padded), list(targets)  # stacks straight into shared memory inside a worker
 
 
-def resolve_source(data: DataConfig) -> tuple[Path, formats.Format, str, str]:
-    """(directory, layout, train split, val split) that `data` points to; UserError if unusable."""
-    root = formats.source_dir(data.source)
-    if root is None:
-        return synthetic_dataset(data.synthetic, cache_root(data.cache_dir)), "coco", TRAIN_SPLIT, VAL_SPLIT
-    found = formats.detect_format(root)
-    if found == "simsurgskill":
+def resolve_source(data: DataConfig) -> Layout:
+    """The layout `data` points to (the synthetic set's for "synthetic"); UserError if unusable for training."""
+    source = formats.source_path(data.source)
+    if source is None:
+        return open_layout(synthetic_dataset(data.synthetic, cache_root(data.cache_dir)), "coco")
+    layout = layout_of(data, source)
+    if layout.format == "simsurgskill":
         raise UserError(
             f"data.source = {data.source!r}: raw SimSurgSkill videos; run "
-            f"`surgtui data prepare {root} --out DIR` and point data.source at DIR"
+            f"`surgtui data prepare {layout.root} --out DIR` and point data.source at DIR"
         )
-    wanted = "coco" if data.format == "simsurgskill" else data.format  # a prepared SimSurgSkill set is COCO
-    if wanted not in ("auto", found):
-        raise UserError(
-            f'data.format = {data.format!r} but {root} holds a {found} layout; set data.format = "auto"'
-        )
-    return root, found, data.train_split, data.val_split
+    return layout
 
 
-def build_datasets(exp: Experiment) -> tuple[DetectionDataset, DetectionDataset]:
+def build_datasets(
+    exp: Experiment, log: Callable[[str], None] | None = None
+) -> tuple[DetectionDataset, DetectionDataset]:
     """(train, val) datasets for `exp`: train augmented when `data.augment.enabled` (mosaics when also
-    `data.augment.mosaic` > 0), val never; both letterboxed rect when `data.rect`."""
-    root, fmt, train_split, val_split = resolve_source(exp.data)
+    `data.augment.mosaic` > 0), val never; both letterboxed rect when `data.rect`.
+
+    `log` hears which layout and splits were read, and why.
+    """
+    layout = resolve_source(exp.data)
+    if exp.data.source == SYNTHETIC_SOURCE:
+        train, val = layout.split(TRAIN_SPLIT), layout.split(VAL_SPLIT)
+    else:
+        train, val = training_splits(layout, exp.data)
     augment = exp.data.augment if exp.data.augment.enabled else None
     size, rect = exp.model.img_size, exp.data.rect
-    return (
-        DetectionDataset(formats.read_split(root, fmt, train_split), size, augment, rect),
-        DetectionDataset(formats.read_split(root, fmt, val_split), size, rect=rect),
-    )
+    notes = Problems()
+    train_ds = DetectionDataset(layout.read(train, notes=notes), size, augment, rect)
+    val_ds = DetectionDataset(layout.read(val, notes=notes), size, rect=rect)
+    if log is not None and exp.data.source != SYNTHETIC_SOURCE:
+        log(f"data: {layout.describe()}")
+        log(
+            f"data: train = {train.where()} ({len(train_ds)} images), val = {val.where()} ({len(val_ds)} images)"
+        )
+        for line in notes.lines():
+            log(f"data: {line}")
+    return train_ds, val_ds

@@ -32,8 +32,8 @@ from torch.utils.data import DataLoader
 from surgtui.config.device import DEVICE_CHOICES
 from surgtui.config.schema import CLASS_NAMES, Experiment
 from surgtui.config.schema import SYNTHETIC_SOURCE as SYNTHETIC
-from surgtui.data import formats
 from surgtui.data.cache import TRAIN_SPLIT, VAL_SPLIT, cache_root, synthetic_dataset
+from surgtui.data.layouts import Layout, Split, match_split, open_layout, training_splits
 from surgtui.engine.datasets import DetectionDataset, collate, resolve_source
 from surgtui.engine.evaluate import evaluate
 from surgtui.engine.inference import ProgressBar, load_model, main_wrapper
@@ -44,54 +44,58 @@ from surgtui.runs.layout import BEST_WEIGHTS, LAST_WEIGHTS
 from surgtui.runs.metrics import METRIC_TITLES, METRICS, PER_CLASS_LABELS
 
 
-def resolve_split(exp: Experiment, data: str | None, split: str | None) -> tuple[Path, str, str, str]:
-    """(directory, layout, split, description) of the data to evaluate on."""
+def resolve_split(exp: Experiment, data: str | None, split: str | None) -> tuple[Layout, Split, str]:
+    """(layout, split, description) of the data to evaluate on."""
     if data is None:  # the checkpoint's own validation data
-        root, fmt, _, val_split = resolve_source(exp.data)
-        where = SYNTHETIC if exp.data.source == SYNTHETIC else f"{root} ({fmt})"
-        return root, fmt, split or val_split, f"{where}, the checkpoint's data.source"
+        layout = resolve_source(exp.data)
+        where = SYNTHETIC if exp.data.source == SYNTHETIC else f"{layout.root} ({layout.format})"
+        if split is not None:
+            chosen = layout.split(split, "--split")
+        elif exp.data.source == SYNTHETIC:
+            chosen = layout.split(VAL_SPLIT)
+        else:
+            chosen = training_splits(layout, exp.data)[1]
+        return layout, chosen, f"{where}, the checkpoint's data.source"
     if data == SYNTHETIC:
-        chosen = split or VAL_SPLIT
-        if chosen not in (TRAIN_SPLIT, VAL_SPLIT):
+        name = split or VAL_SPLIT
+        if name not in (TRAIN_SPLIT, VAL_SPLIT):
             raise UserError(
-                f"--split {chosen!r}: the synthetic set has the splits {TRAIN_SPLIT} and {VAL_SPLIT}"
+                f"--split {name!r}: the synthetic set has the splits {TRAIN_SPLIT} and {VAL_SPLIT}"
             )
         s = exp.data.synthetic
-        root = synthetic_dataset(s, cache_root(exp.data.cache_dir))
+        layout = open_layout(synthetic_dataset(s, cache_root(exp.data.cache_dir)), "coco")
         return (
-            root,
-            "coco",
-            chosen,
+            layout,
+            layout.split(name),
             f"synthetic ({s.train} train + {s.val} val frames, {s.width}x{s.height}, seed {s.seed})",
         )
-    root = Path(data).expanduser()
-    fmt = formats.detect_format(root)
-    if fmt == "simsurgskill":
+    layout = open_layout(Path(data).expanduser(), "auto", exp.data.classes_map, key="--data format")
+    if layout.format == "simsurgskill":
         raise UserError(
-            f"{root}: raw SimSurgSkill videos; run `surgtui data prepare {root} --out DIR` and evaluate on DIR"
+            f"{layout.root}: raw SimSurgSkill videos; run `surgtui data prepare {layout.root} --out DIR` "
+            "and evaluate on DIR"
         )
-    splits = formats.list_splits(root, fmt)
-    if split is None:
-        if exp.data.val_split in splits:
-            split = exp.data.val_split
-        elif len(splits) == 1:
-            split = splits[0]
-        else:
-            raise UserError(
-                f"{root}: choose a split with --split ({', '.join(splits) or 'none found'}); "
-                f"the checkpoint's data.val_split {exp.data.val_split!r} is not one of them"
-            )
-    return root, fmt, split, f"{root} ({fmt})"
+    if split is not None:
+        return layout, layout.split(split, "--split"), f"{layout.root} ({layout.format})"
+    if match_split(exp.data.val_split, list(layout.splits)) is not None:
+        return layout, layout.split(exp.data.val_split), f"{layout.root} ({layout.format})"
+    if len(layout.splits) == 1:
+        return layout, next(iter(layout.splits.values())), f"{layout.root} ({layout.format})"
+    raise UserError(
+        f"{layout.root}: choose a split with --split ({', '.join(layout.splits) or 'none found'}); "
+        f"the checkpoint's data.val_split {exp.data.val_split!r} is not one of them"
+    )
 
 
-def build_dataset(exp: Experiment, root: Path, fmt: str, split: str) -> DetectionDataset:
-    records = formats.read_split(root, fmt, split)  # type: ignore[arg-type]
+def build_dataset(exp: Experiment, layout: Layout, split: Split) -> DetectionDataset:
+    records = layout.read(split)
     if not records:
-        raise UserError(f"{root}: split {split!r} has no images")
+        raise UserError(f"{split.where()}: split {split.name!r} has no images")
     missing = [r.path for r in records if not r.path.is_file()]
     if missing:
         raise UserError(
-            f"{root}: split {split!r}: {len(missing)} of {len(records)} images missing, e.g. {missing[0]}"
+            f"{split.where()}: split {split.name!r}: {len(missing)} of {len(records)} images missing, "
+            f"e.g. {missing[0]}"
         )
     return DetectionDataset(records, exp.model.img_size, rect=exp.data.rect)  # as validation in training
 
@@ -122,8 +126,8 @@ def run_eval(
     path = resolve_weights(weights)
     dev = resolve_device(device, "--device")
     model, exp, ckpt = load_model(path, dev)
-    root, fmt, chosen, description = resolve_split(exp, data, split)
-    ds = build_dataset(exp, root, fmt, chosen)
+    layout, chosen, description = resolve_split(exp, data, split)
+    ds = build_dataset(exp, layout, chosen)
     cuda = dev.type == "cuda"
     n_workers = exp.train.workers if workers is None else workers
     loader = DataLoader(
@@ -135,7 +139,7 @@ def run_eval(
         pin_memory=cuda,
     )
     bar = ProgressBar(
-        f"eval {chosen}", len(ds), sys.stderr.isatty() if progress is None else progress, stderr=True
+        f"eval {chosen.name}", len(ds), sys.stderr.isatty() if progress is None else progress, stderr=True
     )
     try:
         result = evaluate(model, _Counting(loader, bar), exp, dev)
@@ -151,7 +155,7 @@ def run_eval(
         "epoch": ckpt.get("epoch"),
         "step": ckpt.get("step"),
         "data": description,
-        "split": chosen,
+        "split": chosen.name,
         "images": len(ds),
         "boxes": gt.tolist(),
         "img_size": exp.model.img_size,

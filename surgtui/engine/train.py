@@ -147,12 +147,12 @@ class Trainer:
         torch.backends.cudnn.benchmark = (
             cuda  # few input shapes (square mosaic, rect batches): cuDNN picks once each
         )
-        train_ds, val_ds = build_datasets(exp)
+        self._notes: list[tuple[str, str]] = []  # (level, message) logged once run_start is out
+        train_ds, val_ds = build_datasets(exp, lambda message: self._notes.append(("info", message)))
         if len(train_ds) == 0:
             raise UserError(f"data.source = {exp.data.source!r}: the training split is empty")
         seed_everything(t.seed)  # same seed on every rank: identical initial weights
         self.model: Detector = build_model(exp.model).to(self.device)
-        self._notes: list[tuple[str, str]] = []  # (level, message) logged once run_start is out
         if not resume:  # a resumed run keeps the anchors its checkpoint holds
             # Before the EMA copies the model: its anchors must be the ones trained with.
             anchors = check_anchors(

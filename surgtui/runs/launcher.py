@@ -104,10 +104,10 @@ def launch_run(
 
     A data source that is not a directory is refused before a run directory is made for nothing.
     """
-    from surgtui.data.formats import source_dir
+    from surgtui.data.formats import source_path
 
     try:
-        source_dir(experiment.data.source)
+        source_path(experiment.data.source)
     except UserError as exc:
         raise UserError(f"{where}: {exc}") from None
     run_dir = create_run(runs_dir, experiment.name, config_toml)
