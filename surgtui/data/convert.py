@@ -1,7 +1,8 @@
 """`surgtui data convert`: any layout surgtui reads, written as a plain COCO or Ultralytics YOLO set.
 
 COCO out:  images/<split>/<file>, annotations/<split>.json (ids 1.., bbox [x, y, w, h] pixels)
-YOLO out:  images/<split>/<file>, labels/<split>/<stem>.txt, data.yaml (train/val/... + names)
+YOLO out:  images/<split>/<file>, labels/<split>/<stem>.txt, data.yaml (a key per split + names); a split
+           that answers to an Ultralytics key is named by it (valid → val, train2017 → train)
 Boxes are written as read (clipped to the image, classes mapped), with floats that read back exactly, so
 COCO → YOLO → COCO gives the same boxes. A raw SimSurgSkill set is prepared first. Everything is written in
 a temporary folder renamed to `--out` at the end: an interrupted conversion leaves nothing behind.
@@ -9,6 +10,7 @@ a temporary folder renamed to `--out` at the end: an interrupted conversion leav
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable, Mapping
@@ -17,9 +19,10 @@ from pathlib import Path
 
 from surgtui.data import formats
 from surgtui.data.formats import ImageRecord
-from surgtui.data.layouts import Layout, open_layout
+from surgtui.data.layouts import Layout, match_split, open_layout
+from surgtui.data.yolo import SPLIT_KEYS
 from surgtui.errors import UserError
-from surgtui.fileio import scratch_dir, staging_dir, write_json_atomic, write_text_atomic
+from surgtui.fileio import scratch_dir, staging_dir, write_text_atomic
 
 TARGETS = ("coco", "yolo")
 Progress = Callable[[int, int], None]
@@ -30,13 +33,15 @@ class ConvertReport:
     source: str  # the layout read, described
     out: Path
     to: str
-    splits: dict[str, tuple[int, int]] = field(default_factory=dict)  # split → (images, boxes)
+    splits: dict[str, tuple[int, int]] = field(default_factory=dict)  # split written → (images, boxes)
+    notes: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         return [
             f"read {self.source}",
             *(f"{name}: {n} images, {b} boxes" for name, (n, b) in self.splits.items()),
             f"wrote a {self.to} set to {self.out}",
+            *(f"note: {n}" for n in self.notes),
         ]
 
 
@@ -95,9 +100,8 @@ def _write_split(
         boxes += len(r.labels)
         tick()
     if to == "coco":
-        write_json_atomic(
-            tmp / "annotations" / f"{split}.json", formats.coco_dict(images, annotations), parents=True
-        )
+        doc = formats.coco_dict(images, annotations)
+        write_text_atomic(tmp / "annotations" / f"{split}.json", json.dumps(doc), durable=False, parents=True)
     return boxes
 
 
@@ -153,9 +157,24 @@ def _convert(
         if progress is not None:
             progress(done, total)
 
+    names = _yolo_names(list(records)) if to == "yolo" else {n: n for n in records}
     with staging_dir(out) as tmp:
         for name, recs in records.items():
-            report.splits[name] = (len(recs), _write_split(tmp, to, name, recs, link, tick))
+            report.splits[names[name]] = (len(recs), _write_split(tmp, to, names[name], recs, link, tick))
         if to == "yolo":
-            write_text_atomic(tmp / "data.yaml", formats.yolo_yaml_text(list(records)))
+            write_text_atomic(tmp / "data.yaml", formats.yolo_yaml_text(list(names.values())))
+    others = [n for n in names.values() if n not in SPLIT_KEYS]
+    if others:
+        report.notes.append(
+            f"data.yaml: {', '.join(others)} are not keys Ultralytics reads; list them under train/val/test there"
+        )
     return report
+
+
+def _yolo_names(splits: list[str]) -> dict[str, str]:
+    """Each split's name in a data.yaml: the Ultralytics key it answers to (valid → val, train2017 → train)."""
+    names: dict[str, str] = {}
+    for split in splits:
+        key = next((k for k in SPLIT_KEYS if match_split(k, [split]) == split), split)
+        names[split] = key if key not in names.values() else split
+    return names

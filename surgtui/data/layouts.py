@@ -19,7 +19,7 @@ from pathlib import Path
 from surgtui.config.schema import DataConfig, SplitPaths
 from surgtui.data import coco, yolo
 from surgtui.data.classes import ClassMap
-from surgtui.data.formats import RAW_ANNOTATIONS, ImageRecord
+from surgtui.data.formats import RAW_ANNOTATIONS, ImageRecord, source_path
 from surgtui.data.problems import Problems
 from surgtui.data.simsurgskill import raw_split_names
 from surgtui.errors import UserError
@@ -37,6 +37,20 @@ class Split:
     coco: coco.CocoSplit | None = None
     yolo: yolo.YoloSplit | None = None
     raw: Path | None = None
+
+    def missing(self) -> str | None:
+        """The first path the split names that is not there, described; None when all are."""
+        paths: list[tuple[str, Path]] = []
+        if self.coco is not None:
+            paths.append(("annotations", self.coco.annotations))
+        if self.yolo is not None:
+            paths += [("images", p) for p in self.yolo.images]
+            if self.yolo.labels is not None:
+                paths.append(("labels", self.yolo.labels))
+        origin = self.yolo.origin if self.yolo is not None and self.yolo.origin else f"split {self.name!r}"
+        return next(
+            (f"{origin}: {what}: {p}: no such folder or file" for what, p in paths if not p.exists()), None
+        )
 
     def where(self) -> str:
         if self.coco is not None:
@@ -224,10 +238,37 @@ def layout_of(data: DataConfig, source: Path) -> Layout:
 
 
 def training_splits(layout: Layout, data: DataConfig) -> tuple[Split, Split]:
-    """(train, val) of an experiment: the explicit paths, else data.train_split / data.val_split."""
+    """(train, val) of an experiment: the explicit paths, else data.train_split / data.val_split; UserError
+    when a path either names is missing."""
     if data.train is not None:
-        return layout.splits["train"], layout.splits["val"]
-    return layout.split(data.train_split, "data.train_split"), layout.split(data.val_split, "data.val_split")
+        train, val = layout.splits["train"], layout.splits["val"]
+    else:
+        train, val = (
+            layout.split(data.train_split, "data.train_split"),
+            layout.split(data.val_split, "data.val_split"),
+        )
+    for split in (train, val):
+        if (why := split.missing()) is not None:
+            raise UserError(why)
+    return train, val
+
+
+def training_layout(data: DataConfig, source: Path) -> Layout:
+    """The layout to train from; a raw SimSurgSkill set is refused with the command that prepares it."""
+    layout = layout_of(data, source)
+    if layout.format == "simsurgskill":
+        raise UserError(
+            f"data.source = {data.source!r}: raw SimSurgSkill videos; run "
+            f"`surgtui data prepare {layout.root} --out DIR` and point data.source at DIR"
+        )
+    return layout
+
+
+def check_training_source(data: DataConfig) -> None:
+    """What can be checked of `[data]` without reading images: the layout and both splits are there."""
+    source = source_path(data.source)
+    if source is not None:
+        training_splits(training_layout(data, source), data)
 
 
 def read_split(

@@ -21,7 +21,8 @@ from surgtui.data.problems import Problems
 from surgtui.errors import UserError, one_line
 
 YAML_NAMES = ("data.yaml", "data.yml")
-SPLIT_KEYS = ("train", "val", "test")
+SPLIT_KEYS = ("train", "val", "test")  # the split keys Ultralytics reads
+NOT_SPLITS = ("path", "names", "nc", "download", "yaml_file", "channels", "kpt_shape", "flip_idx")
 
 
 @dataclass(frozen=True)
@@ -70,16 +71,20 @@ def _entry_path(base: Path, entry: str) -> Path:
 
 
 def read_splits(path: Path) -> dict[str, YoloSplit]:
-    """The splits a data.yaml names (train/val/test), else the folders of images/ beside `path`."""
+    """The splits a data.yaml names: train/val/test (all Ultralytics reads), then any other key holding
+    paths (`train_v1: images/train_v1`); without any, the folders of images/ beside `path`."""
     doc = _load_yaml(path)
     base = path.parent / str(doc["path"]) if doc.get("path") else path.parent
     splits = {}
-    for key in SPLIT_KEYS:
+    keys = [*SPLIT_KEYS, *(k for k in doc if isinstance(k, str) and k not in (*SPLIT_KEYS, *NOT_SPLITS))]
+    for key in keys:
         value = doc.get(key)
         if not value:
             continue
         entries = value if isinstance(value, list) else [value]
         if not all(isinstance(e, str) and e for e in entries):
+            if key not in SPLIT_KEYS:
+                continue  # some other tool's setting
             raise UserError(f"{path}: {key}: expected a folder, a .txt list of images, or a list of them")
         splits[key] = YoloSplit(tuple(_entry_path(base, e) for e in entries), None, f"{path.name}: {key}")
     if not splits and (base / "images").is_dir():

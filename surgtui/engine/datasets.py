@@ -28,7 +28,7 @@ from torchvision.transforms import v2
 from surgtui.config.schema import SYNTHETIC_SOURCE, AugmentConfig, DataConfig, Experiment
 from surgtui.data import formats
 from surgtui.data.cache import TRAIN_SPLIT, VAL_SPLIT, cache_root, synthetic_dataset
-from surgtui.data.layouts import Layout, layout_of, open_layout, training_splits
+from surgtui.data.layouts import Layout, open_layout, training_layout, training_splits
 from surgtui.data.problems import Problems
 from surgtui.engine.transforms import (
     PAD_VALUE,
@@ -204,13 +204,7 @@ def resolve_source(data: DataConfig) -> Layout:
     source = formats.source_path(data.source)
     if source is None:
         return open_layout(synthetic_dataset(data.synthetic, cache_root(data.cache_dir)), "coco")
-    layout = layout_of(data, source)
-    if layout.format == "simsurgskill":
-        raise UserError(
-            f"data.source = {data.source!r}: raw SimSurgSkill videos; run "
-            f"`surgtui data prepare {layout.root} --out DIR` and point data.source at DIR"
-        )
-    return layout
+    return training_layout(data, source)
 
 
 def build_datasets(
@@ -222,7 +216,7 @@ def build_datasets(
     `log` hears which layout and splits were read, and why.
     """
     layout = resolve_source(exp.data)
-    if exp.data.source == SYNTHETIC_SOURCE:
+    if formats.source_path(exp.data.source) is None:
         train, val = layout.split(TRAIN_SPLIT), layout.split(VAL_SPLIT)
     else:
         train, val = training_splits(layout, exp.data)

@@ -102,12 +102,13 @@ def launch_run(
 ) -> tuple[Path, subprocess.Popen]:
     """`surgtui run` and the UI's launch: check what can be checked, make the run directory, start the engine.
 
-    A data source that is not a directory is refused before a run directory is made for nothing.
+    A data source that is missing, holds no known layout or lacks a split is refused before a run
+    directory is made for nothing.
     """
-    from surgtui.data.formats import source_path
+    from surgtui.data.layouts import check_training_source
 
     try:
-        source_path(experiment.data.source)
+        check_training_source(experiment.data)
     except UserError as exc:
         raise UserError(f"{where}: {exc}") from None
     run_dir = create_run(runs_dir, experiment.name, config_toml)
