@@ -140,7 +140,9 @@ def roboflow_yolo(base: Path, root: Path) -> tuple[Path, dict]:
         _copy_images(base, s, root / folder / "images")
         _write_labels(base, s, root / folder / "labels")
     (root / "data.yaml").write_text(
-        "train: ../train/images\nval: ../valid/images\n\nnc: 2\nnames: ['needle', 'needle driver']\n"
+        "train: ../train/images\nval: ../valid/images\ntest: ../test/images\n\nnc: 2\n"
+        "names: ['needle', 'needle driver']\n\nroboflow:\n  workspace: lab\n  version: 3\n"
+        "  license: CC BY 4.0\n  url: https://universe.roboflow.com/lab/needles/dataset/3\nlicense: CC BY 4.0\n"
     )
     return root, {}
 
@@ -286,6 +288,23 @@ def test_explicit_format_that_is_absent_names_what_was_looked_for(base: Path, tm
     )
 
 
+def test_check_lists_a_missing_split_folder_and_skips_other_keys(base: Path, tmp_path: Path) -> None:
+    """A Roboflow data.yaml names a test folder the export left out, and carries a licence."""
+    source, _ = roboflow_yolo(base, tmp_path)
+    report = check(source)
+    assert list(report.splits) == ["train", "val", "test"]
+    assert report.problems.counts == {"missing_split": 1}
+    assert "data.yaml: test: images: " in report.problems.examples["missing_split"][0]
+    assert report.splits["val"].images == 2
+
+
+def test_explicit_paths_and_a_contrary_format_are_refused(base: Path, tmp_path: Path) -> None:
+    source, paths = explicit_yolo(base, tmp_path)
+    exp, _ = resolve_data({"data": {"source": str(source), "format": "coco", **paths}}, "t")
+    with pytest.raises(UserError, match="data.format = 'coco' but data.train / data.val give yolo paths"):
+        layouts.layout_of(exp.data, source)
+
+
 def test_foreign_classes_are_an_error_unless_mapped_or_dropped(base: Path, tmp_path: Path) -> None:
     categories = [{"id": 1, "name": "Suture", "supercategory": ""}, {"id": 2, "name": "Needle Holder"}]
     for s in SPLITS:
@@ -350,6 +369,8 @@ def test_convert_roboflow_and_raw_simsurgskill(base: Path, tmp_path: Path) -> No
     report = convert(tmp_path / "raw", "yolo", tmp_path / "raw-yolo")
     assert report.splits["train_v1"][0] == 2 and "train_v1 are not keys Ultralytics reads" in report.notes[0]
     assert len(layouts.read_split(tmp_path / "raw-yolo", "train_v1")) == 2
+    convert(tmp_path / "raw", "coco", tmp_path / "raw-coco")  # preparing is converting
+    assert sorted(p.name for p in (tmp_path / "raw-coco").iterdir()) == ["annotations", "images"]
 
 
 def test_check_reports_the_layout_and_counts_per_split_and_class(mixed: Path) -> None:

@@ -65,7 +65,7 @@ def test_eval_tables_and_other_data(trained_run: TrainedRun, tmp_path: Path) -> 
 def test_bad_data_or_weights_fail_before_the_engine_starts(tmp_path: Path) -> None:
     weights = tmp_path / "w.pt"
     weights.write_bytes(b"x")
-    assert "no such data set directory" in one_line_error(
+    assert "no such data set; expected" in one_line_error(
         surgtui("eval", str(weights), str(tmp_path / "nope"))
     )
     assert "no such weights file" in one_line_error(surgtui("eval", str(tmp_path / "nope.pt"), "synthetic"))

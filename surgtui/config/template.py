@@ -39,7 +39,13 @@ batch_size = 4
 device = "auto"           # auto, cpu, cuda, cuda:N
 
 [data]
-source = "synthetic"      # built-in synthetic scenes, or a path to a prepared data set
+source = "synthetic"      # built-in scenes, or a COCO / YOLO folder or data.yaml (docs/data.md)
+# format = "auto"         # auto, coco, yolo, simsurgskill (a prepared set)
+# train_split = "train"
+# val_split = "val"
+# classes_map = {{ "Needle Holder" = "needle_driver", suture = "drop" }}
+# train = {{ annotations = "ann/train.json", images = "frames/train" }}   # splits by path instead
+# val = {{ annotations = "ann/val.json", images = "frames/val" }}
 """
 
 

@@ -103,6 +103,9 @@ def check(root: Path, fmt: str = "auto", classes_map: Mapping[str, str] | None =
         if split.raw is not None:
             _check_raw_split(layout.root, name, stats, report)
             continue
+        if (missing := split.missing()) is not None:
+            report.problems.add("missing_split", missing)
+            continue
         records = layout.read(split, report.problems, report.notes)
         for r in records:
             if not r.path.is_file():

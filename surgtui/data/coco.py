@@ -78,7 +78,7 @@ def read_coco(
             labels[cat] = classes.label(names[cat], f"{path}: category {cat}")
         if labels[cat] is None:
             if notes is not None:
-                notes.add("dropped_class", f"{path.name}: a {names[cat]!r} box (data.classes_map drops it)")
+                notes.add("dropped_class", f"{path}: a {names[cat]!r} box (the class map drops it)")
             continue
         box = clipped_xyxy(
             tuple(ann["bbox"]), *sizes[image_id], f"{path.name}: annotation {ann.get('id')}", problems

@@ -126,11 +126,12 @@ def convert(
     layout = open_layout(source, fmt, classes_map, key="--format")
     if layout.format != "simsurgskill":
         return _convert(layout, to, out, link, progress)
-    from surgtui.data.prepare import prepare
+    from surgtui.data.prepare import PREPARE_RECORDS, prepare
 
     if to == "coco":  # preparing is converting
         with staging_dir(out) as tmp:
             report = prepare(layout.root, tmp, None, progress)
+            shutil.rmtree(tmp / PREPARE_RECORDS, ignore_errors=True)  # resume records of a finished job
         return ConvertReport(
             layout.describe(), out, to, {k: (s.images, s.boxes.total()) for k, s in report.splits.items()}
         )

@@ -190,7 +190,14 @@ def open_layout(
     yaml_path = source if source.is_file() else yolo.find_yaml(source)
     root = source.parent if source.is_file() else source
     if paths:
-        return _explicit(root, yaml_path, paths, classes)
+        layout = _explicit(root, yaml_path, paths, classes)
+        wanted = "coco" if fmt == "simsurgskill" else fmt
+        if wanted not in ("auto", layout.format):
+            raise UserError(
+                f"{key} = {fmt!r} but data.train / data.val give {layout.format} paths "
+                '(COCO with annotations, YOLO without); set it to "auto" or match them'
+            )
+        return layout
     found = _found_here(root, yaml_path)
 
     def others(taken: str) -> str:

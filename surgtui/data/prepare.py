@@ -25,6 +25,7 @@ from surgtui.fileio import write_text_atomic
 
 Progress = Callable[[int, int, str], None]  # (videos done, videos total, what is being done)
 RECORD_VERSION = 1
+PREPARE_RECORDS = ".prepare"  # per-video resume records under the output folder
 
 
 @dataclass
@@ -115,7 +116,7 @@ def prepare(
 
 
 def _record_path(out_dir: Path, split: str, annotation: Path) -> Path:
-    return out_dir / ".prepare" / split / f"{annotation.stem}.json"
+    return out_dir / PREPARE_RECORDS / split / f"{annotation.stem}.json"
 
 
 def _prepare_video(annotation: Path, out_dir: Path, split: str, report: PrepareReport) -> _Video | None:

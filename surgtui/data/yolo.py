@@ -71,8 +71,8 @@ def _entry_path(base: Path, entry: str) -> Path:
 
 
 def read_splits(path: Path) -> dict[str, YoloSplit]:
-    """The splits a data.yaml names: train/val/test (all Ultralytics reads), then any other key holding
-    paths (`train_v1: images/train_v1`); without any, the folders of images/ beside `path`."""
+    """The splits a data.yaml names: train/val/test (all Ultralytics reads), then any other key whose
+    paths exist (`train_v1: images/train_v1`); without any, the folders of images/ beside `path`."""
     doc = _load_yaml(path)
     base = path.parent / str(doc["path"]) if doc.get("path") else path.parent
     splits = {}
@@ -86,7 +86,10 @@ def read_splits(path: Path) -> dict[str, YoloSplit]:
             if key not in SPLIT_KEYS:
                 continue  # some other tool's setting
             raise UserError(f"{path}: {key}: expected a folder, a .txt list of images, or a list of them")
-        splits[key] = YoloSplit(tuple(_entry_path(base, e) for e in entries), None, f"{path.name}: {key}")
+        paths = tuple(_entry_path(base, e) for e in entries)
+        if key not in SPLIT_KEYS and not all(p.exists() for p in paths):
+            continue  # `license: CC BY 4.0` is not a split
+        splits[key] = YoloSplit(paths, None, f"{path.name}: {key}")
     if not splits and (base / "images").is_dir():
         for folder in sorted(d for d in (base / "images").iterdir() if d.is_dir()):
             splits[folder.name] = YoloSplit((folder,), None, str(folder))
@@ -167,9 +170,7 @@ def read_yolo(
                 labels[cid] = classes.label(names[cid], f"{lpath}:{n}: class {cid}")
             if labels[cid] is None:
                 if notes is not None:
-                    notes.add(
-                        "dropped_class", f"{lpath.name}:{n}: a {names[cid]!r} box (data.classes_map drops it)"
-                    )
+                    notes.add("dropped_class", f"{lpath}:{n}: a {names[cid]!r} box (the class map drops it)")
                 continue
             pixels = ((cx - w / 2) * width, (cy - h / 2) * height, w * width, h * height)
             box = clipped_xyxy(pixels, width, height, f"{lpath.name}:{n}", problems)

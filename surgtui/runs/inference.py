@@ -73,8 +73,13 @@ def check_eval_args(data: str | None, batch: int | None, device: str) -> None:
     if batch is not None and batch < 1:
         raise UserError(f"--batch {batch}: expected at least 1")
     check_device(device)
-    if data is not None and data != SYNTHETIC_SOURCE and not Path(data).expanduser().is_dir():
-        raise UserError(
-            f"{data}: no such data set directory; expected a COCO, YOLO or prepared SimSurgSkill "
-            f"directory, or {SYNTHETIC_SOURCE!r}"
-        )
+    if data is not None:
+        from surgtui.data.formats import source_path
+
+        try:
+            source_path(data)
+        except UserError:
+            raise UserError(
+                f"{data}: no such data set; expected a COCO, YOLO or prepared SimSurgSkill folder, a data.yaml, "
+                f"or {SYNTHETIC_SOURCE!r}"
+            ) from None
