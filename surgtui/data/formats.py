@@ -145,7 +145,7 @@ def source_path(source: str) -> Path | None:
     path = Path(source).expanduser()
     if path.is_dir() or (path.is_file() and path.suffix.lower() in (".yaml", ".yml")):
         return path
-    what = "not a folder or a .yaml file" if path.exists() else "no such directory"
+    what = "a file, not a directory (nor a data.yaml)" if path.exists() else "no such directory"
     raise UserError(
         f'data.source = {source!r}: {what}; expected "synthetic", a data set folder or a data.yaml'
     )

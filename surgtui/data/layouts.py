@@ -186,6 +186,8 @@ def open_layout(
     """
     if not source.exists():
         raise UserError(f"{source}: no such directory")
+    if source.is_file() and source.suffix.lower() not in (".yaml", ".yml"):
+        raise UserError(f"{source}: expected a data set folder or an Ultralytics data.yaml")
     classes = ClassMap.of(classes_map)
     yaml_path = source if source.is_file() else yolo.find_yaml(source)
     root = source.parent if source.is_file() else source

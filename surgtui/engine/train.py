@@ -284,6 +284,10 @@ class Trainer:
                 f"--resume: {path} has {ck['steps_per_epoch']} steps per epoch, the config gives "
                 f"{self.steps_per_epoch} (batch size or data changed); start a new run"
             )
+        if (
+            path.name != LAST_WEIGHTS and self.rank == 0
+        ):  # last.pt holds the newest state, even with nothing left
+            save_checkpoint(self.weights / LAST_WEIGHTS, ck)
         if ck["config"] != self.exp.to_dict():
             self.events.log(
                 "warning", f"{CONFIG_FILE} differs from the checkpoint's config; using {CONFIG_FILE}"
