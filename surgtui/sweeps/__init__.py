@@ -1,0 +1,1 @@
+"""Hyper-parameter sweeps: the sweep file (spec.py) and the members it launches."""
