@@ -204,14 +204,21 @@ def stop(
 @app.command()
 def resume(
     run_ref: str = typer.Argument(..., metavar="RUN"),
+    set_: list[str] = typer.Option(
+        [],
+        "--set",
+        help="Change KEY=VALUE on the way (train.epochs, train.patience, train.val_every, train.device, ...).",
+    ),
     detach: bool = typer.Option(False, "--detach", "-d", help="Return at once."),
     json_: bool = typer.Option(False, "--json", help="Print the events, one JSON per line."),
     runs_dir: Path | None = RunsDirOpt,
 ) -> None:
-    """Continue a stopped or crashed run from its last checkpoint, in the same directory."""
+    """Continue a stopped or crashed run from its last checkpoint, in the same directory; with
+    `--set train.epochs=N` also a finished one, for more epochs."""
     import zipfile
 
     from surgtui.cli.follow import follow
+    from surgtui.runs.extend import apply_resume_changes, resume_changes
     from surgtui.runs.launcher import start_engine
     from surgtui.runs.layout import BEST_WEIGHTS, EVENTS_FILE, LAST_WEIGHTS, WEIGHTS_DIR
     from surgtui.runs.store import Run, resolve_run
@@ -219,8 +226,9 @@ def resume(
     run = Run.load(resolve_run(run_ref, _runs_dir(runs_dir)))
     if run.status == "running":
         raise UserError(f"run {run.id} is still running")
-    if run.status == "finished":
-        raise UserError(f"run {run.id} already finished")
+    changes = resume_changes(run, set_)
+    if run.status == "finished" and not changes:
+        raise UserError(f"run {run.id} already finished; to train it longer: --set train.epochs=N")
     # The engine resumes from the newer of last.pt and best.pt (a kill between their writes).
     saved = [p for p in (run.path / WEIGHTS_DIR / n for n in (LAST_WEIGHTS, BEST_WEIGHTS)) if p.is_file()]
     if not saved:
@@ -230,6 +238,9 @@ def resume(
             f"run {run.id}: {saved[0]} is not a checkpoint (damaged or not written by surgtui); "
             "it cannot be resumed"
         )
+    apply_resume_changes(run, changes)
+    for key, value in changes.items():
+        typer.echo(f"note: --set {key}={value}", err=True)
     events_file = run.path / EVENTS_FILE
     history = events_file.stat().st_size if events_file.exists() else 0
     proc = start_engine(run.path, resume=True)  # UserError when another resume won the run's lock

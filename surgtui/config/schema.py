@@ -39,6 +39,7 @@ class ModelConfig(Section):
     neck_width: int = Field(128, ge=16, le=1024)
     neck_depth: int = Field(1, ge=1, le=6)
     autoanchor: bool = True
+    init_from: str = ""  # a run (id, prefix, latest) or a checkpoint: start from its weights
 
     @field_validator("img_size")
     @classmethod
@@ -107,6 +108,7 @@ class TrainConfig(Section):
     amp: bool = True
     val_every: int = Field(1, ge=1)
     max_bad_steps: int = Field(5, ge=1)
+    patience: int = Field(0, ge=0, le=100_000)  # epochs without a better best metric, then stop; 0: off
 
     @field_validator("device")
     @classmethod

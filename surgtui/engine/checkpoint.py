@@ -86,11 +86,16 @@ def load_checkpoint(
     return ck
 
 
+def model_weights(ck: dict[str, Any]) -> dict[str, Any]:
+    """The weights a checkpoint's validation scored: its EMA's when it has one."""
+    return ck["ema"]["module"] if ck.get("ema") else ck["model"]
+
+
 def load_for_inference(path: str | Path, device: str | torch.device = "cpu") -> tuple[Detector, Any]:
     """The model in a checkpoint (its EMA weights when it has them) and its experiment, in eval mode."""
     ckpt = load_checkpoint(path)
     exp, _ = resolve_data(ckpt["config"], f"{path} (config)")
     exp.model.pretrained = False  # the checkpoint carries every weight
     model = build_model(exp.model)
-    model.load_state_dict(ckpt["ema"]["module"] if ckpt.get("ema") else ckpt["model"])
+    model.load_state_dict(model_weights(ckpt))
     return model.to(device).eval(), exp

@@ -24,9 +24,10 @@ def split_decay(module: nn.Module) -> tuple[list[nn.Parameter], list[nn.Paramete
 
 
 def backbone_lr_mult(exp: Experiment) -> float:
-    """`optim.backbone_lr_mult` for a pretrained backbone; 1.0 from scratch, where the trunk has as much to learn
-    as the head (a tenth of the lr would leave most of the parameters nearly frozen)."""
-    return exp.optim.backbone_lr_mult if exp.model.pretrained is not False else 1.0
+    """`optim.backbone_lr_mult` for a trained backbone (pretrained, or `model.init_from`); 1.0 from scratch, where
+    the trunk has as much to learn as the head (a tenth of the lr would leave most parameters nearly frozen)."""
+    trained = exp.model.pretrained is not False or bool(exp.model.init_from)
+    return exp.optim.backbone_lr_mult if trained else 1.0
 
 
 def param_groups(model: nn.Module, cfg: OptimConfig, backbone_mult: float | None = None) -> list[dict]:

@@ -25,7 +25,13 @@ from surgtui.config.load import load_frozen
 from surgtui.config.schema import Experiment
 from surgtui.engine import faults
 from surgtui.engine.anchors import check_anchors, dataset_wh
-from surgtui.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from surgtui.engine.checkpoint import (
+    load_checkpoint,
+    model_weights,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from surgtui.engine.datasets import build_datasets, collate
 from surgtui.engine.evaluate import evaluate
 from surgtui.engine.loss import COMPONENTS, DetectionLoss, targets_to_tensor
@@ -40,6 +46,7 @@ from surgtui.runs.events import EventWriter
 from surgtui.runs.layout import BEST_WEIGHTS, CONFIG_FILE, LAST_WEIGHTS, WEIGHTS_DIR
 from surgtui.runs.lock import take_engine_lock
 from surgtui.runs.metrics import BEST_METRIC
+from surgtui.runs.rows import flatten
 
 
 class _TooManyBadSteps(Exception):
@@ -153,6 +160,8 @@ class Trainer:
             raise UserError(f"data.source = {exp.data.source!r}: the training split is empty")
         seed_everything(t.seed)  # same seed on every rank: identical initial weights
         self.model: Detector = build_model(exp.model).to(self.device)
+        if exp.model.init_from and not resume:  # a resumed run has these weights trained further
+            self._init_from(Path(exp.model.init_from))
         if not resume:  # a resumed run keeps the anchors its checkpoint holds
             # Before the EMA copies the model: its anchors must be the ones trained with.
             anchors = check_anchors(
@@ -212,6 +221,25 @@ class Trainer:
         self.bad_steps = 0  # non-finite steps in a row
         if resume:
             self._resume()
+
+    def _init_from(self, path: Path) -> None:
+        """Start from another run's weights (`model.init_from`): the model only; optimizer and schedule start anew."""
+        ck = load_checkpoint(path, "cpu")
+        try:
+            self.model.load_state_dict(model_weights(ck))
+        except RuntimeError:  # another backbone or neck: the shapes do not fit
+            theirs = ck["config"].get("model", {}) if isinstance(ck.get("config"), dict) else {}
+            raise UserError(
+                f"model.init_from = {str(path)!r}: its model ({theirs.get('backbone')}, neck_width "
+                f"{theirs.get('neck_width')}, neck_depth {theirs.get('neck_depth')}) does not fit this run's "
+                f"({self.exp.model.backbone}, {self.exp.model.neck_width}, {self.exp.model.neck_depth})"
+            ) from None
+        self._notes.append(
+            (
+                "info",
+                f"weights from {path} (epoch {ck.get('epoch')}, step {ck.get('step')}); optimizer starts anew",
+            )
+        )
 
     # ---- checkpoints -------------------------------------------------------------------------
 
@@ -289,8 +317,15 @@ class Trainer:
         ):  # last.pt holds the newest state, even with nothing left
             save_checkpoint(self.weights / LAST_WEIGHTS, ck)
         if ck["config"] != self.exp.to_dict():
+            old, new = flatten(ck["config"]), flatten(self.exp.to_dict())
+            changed = ", ".join(
+                f"{k} {old.get(k)!r} -> {new.get(k)!r}"
+                for k in sorted(old.keys() | new.keys())
+                if old.get(k) != new.get(k)
+            )
             self.events.log(
-                "warning", f"{CONFIG_FILE} differs from the checkpoint's config; using {CONFIG_FILE}"
+                "warning",
+                f"{CONFIG_FILE} differs from the checkpoint's config ({changed}); using {CONFIG_FILE}",
             )
         self.model.load_state_dict(ck["model"])
         if self.ema and ck["ema"]:
@@ -342,13 +377,30 @@ class Trainer:
                 improved = self.validate(epoch)
             self._save(epoch, batches, best=improved)
             print(f"epoch {epoch}/{t.epochs} done, step {self.step}", flush=True)
+            reason = self._early_stop(epoch)
+            if self.dist.any(reason is not None):  # rank 0 validates and holds `best`: its call stops all
+                self._check_ranks_agree()
+                return "finished", reason or "early stop"
         self._check_ranks_agree()
         if self.stopping and self.saved_step != self.step:  # stopped before the first step: resumable too
             self._save(epoch, self.skip)
         if self.stopping:
             signal_name = self.stop.signal_name or "stop"
             return "stopped", f"{signal_name} received; {LAST_WEIGHTS} saved at step {self.step}"
-        return "finished", ""  # the contract: reason is empty when finished
+        return "finished", ""  # the contract: reason is empty when finished (but for an early stop)
+
+    def _early_stop(self, epoch: int) -> str | None:
+        """`train.patience` epochs without a better best metric: why training ends here; None to go on."""
+        patience = self.exp.train.patience
+        if not patience or self.best is None or epoch >= self.exp.train.epochs:
+            return None
+        since = epoch - self.best["epoch"]
+        if since < patience:
+            return None
+        return (
+            f"early stop: {self.best['metric']} not better for {since} epochs (train.patience = {patience}); "
+            f"best {self.best['value']:.4f} at epoch {self.best['epoch']}"
+        )
 
     def _agree_stop(self) -> bool:
         """A stop seen by any rank stops every rank at the same step."""

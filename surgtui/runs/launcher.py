@@ -111,6 +111,15 @@ def launch_run(
         check_training_source(experiment.data)
     except UserError as exc:
         raise UserError(f"{where}: {exc}") from None
+    if experiment.model.init_from:  # frozen as the weights file: `latest` now is not `latest` later
+        from surgtui.config.edit import edit_text
+        from surgtui.runs.inference import resolve_weights
+
+        try:
+            weights = resolve_weights(experiment.model.init_from, runs_dir).resolve()
+        except UserError as exc:
+            raise UserError(f"{where}: model.init_from = {experiment.model.init_from!r}: {exc}") from None
+        config_toml = edit_text(config_toml, {"model.init_from": str(weights)}, where)
     run_dir = create_run(runs_dir, experiment.name, config_toml)
     return run_dir, start_engine(run_dir)
 
