@@ -73,7 +73,7 @@ def test_bad_data_or_weights_fail_before_the_engine_starts(tmp_path: Path) -> No
 
 
 @pytest.mark.slow
-def test_bad_data_found_by_the_engine(trained_run: TrainedRun, tmp_path: Path) -> None:  # noqa: F811
+def test_bad_data_or_split_fails_before_the_engine_starts(trained_run: TrainedRun, tmp_path: Path) -> None:  # noqa: F811
     run = str(trained_run.run_dir)
     assert "split 'nope' not found" in one_line_error(
         surgtui("eval", run, str(trained_run.data), "--split", "nope")

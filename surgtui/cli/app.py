@@ -14,6 +14,7 @@ import typer
 
 from surgtui import __version__
 from surgtui.cli.data import data_app
+from surgtui.cli.sweep import sweep_command, sweeps_command
 from surgtui.config.device import DEVICE_CHOICES
 from surgtui.errors import ExitCode, UserError
 
@@ -355,6 +356,8 @@ def sync(run_ref: str = typer.Argument(..., metavar="RUN"), runs_dir: Path | Non
 
 
 app.add_typer(data_app, name="data", help="Synthesise, prepare, check and convert data sets.")
+app.command("sweep")(sweep_command)
+app.command("sweeps")(sweeps_command)
 
 
 def main() -> None:

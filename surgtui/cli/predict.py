@@ -62,7 +62,7 @@ def eval_command(
     workers: int | None,
     runs_dir: Path | None,
 ) -> int:
-    check_eval_args(data, batch, device)
+    check_eval_args(data, batch, device, split)
     path = resolve_weights(weights, runs_dir)
     args = [str(path)] + ([data] if data is not None else []) + ["--device", device]
     args += (["--split", split] if split else []) + (["--json"] if json_ else [])

@@ -10,6 +10,7 @@ from pathlib import Path
 from surgtui.config.schema import SyntheticConfig
 from surgtui.data.synth import GENERATOR_VERSION
 from surgtui.data.writers import plan_frames, write_synthetic
+from surgtui.errors import UserError
 from surgtui.fileio import staging_dir
 
 TRAIN_SPLIT, VAL_SPLIT = "train", "val"
@@ -21,6 +22,13 @@ def cache_root(cache_dir: str = "") -> Path:
     if cache_dir or os.environ.get("SURGTUI_CACHE"):
         return Path(cache_dir or os.environ["SURGTUI_CACHE"]).expanduser()
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "surgtui"
+
+
+def check_synthetic_split(split: str) -> str:
+    """`split` if the synthetic set has it; UserError naming --split otherwise."""
+    if split not in (TRAIN_SPLIT, VAL_SPLIT):
+        raise UserError(f"--split {split!r}: the synthetic set has the splits {TRAIN_SPLIT} and {VAL_SPLIT}")
+    return split
 
 
 def synthetic_key(cfg: SyntheticConfig) -> str:

@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader
 from surgtui.config.device import DEVICE_CHOICES
 from surgtui.config.schema import CLASS_NAMES, Experiment
 from surgtui.config.schema import SYNTHETIC_SOURCE as SYNTHETIC
-from surgtui.data.cache import TRAIN_SPLIT, VAL_SPLIT, cache_root, synthetic_dataset
+from surgtui.data.cache import VAL_SPLIT, cache_root, check_synthetic_split, synthetic_dataset
 from surgtui.data.layouts import Layout, Split, match_split, open_layout, training_splits
 from surgtui.engine.datasets import DetectionDataset, collate, resolve_source
 from surgtui.engine.evaluate import evaluate
@@ -57,11 +57,7 @@ def resolve_split(exp: Experiment, data: str | None, split: str | None) -> tuple
             chosen = training_splits(layout, exp.data)[1]
         return layout, chosen, f"{where}, the checkpoint's data.source"
     if data == SYNTHETIC:
-        name = split or VAL_SPLIT
-        if name not in (TRAIN_SPLIT, VAL_SPLIT):
-            raise UserError(
-                f"--split {name!r}: the synthetic set has the splits {TRAIN_SPLIT} and {VAL_SPLIT}"
-            )
+        name = check_synthetic_split(split or VAL_SPLIT)
         s = exp.data.synthetic
         layout = open_layout(synthetic_dataset(s, cache_root(exp.data.cache_dir)), "coco")
         return (
@@ -122,7 +118,7 @@ def run_eval(
     progress: bool | None = None,
 ) -> dict[str, Any]:
     """Evaluate; returns {"metrics", "per_class", "context"} (context: what was evaluated, for the tables)."""
-    check_eval_args(data, batch, device)
+    check_eval_args(data, batch, device, split)
     path = resolve_weights(weights)
     dev = resolve_device(device, "--device")
     model, exp, ckpt = load_model(path, dev)

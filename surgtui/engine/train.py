@@ -7,6 +7,7 @@ RUN_DIR/weights/{last,best}.pt. Exits with `surgtui.errors.ExitCode`: OK finishe
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import os
@@ -43,7 +44,7 @@ from surgtui.engine.schedule import apply_lr
 from surgtui.errors import ExitCode, UserError, exit_code_for, one_line
 from surgtui.fileio import remove_stale_temps
 from surgtui.runs.events import EventWriter
-from surgtui.runs.layout import BEST_WEIGHTS, CONFIG_FILE, LAST_WEIGHTS, WEIGHTS_DIR
+from surgtui.runs.layout import BEST_WEIGHTS, CONFIG_FILE, LAST_WEIGHTS, STOP_REASON_FILE, WEIGHTS_DIR
 from surgtui.runs.lock import take_engine_lock
 from surgtui.runs.metrics import BEST_METRIC
 from surgtui.runs.rows import flatten
@@ -385,8 +386,10 @@ class Trainer:
         if self.stopping and self.saved_step != self.step:  # stopped before the first step: resumable too
             self._save(epoch, self.skip)
         if self.stopping:
-            signal_name = self.stop.signal_name or "stop"
-            return "stopped", f"{signal_name} received; {LAST_WEIGHTS} saved at step {self.step}"
+            why = f"{self.stop.signal_name or 'stop'} received"
+            with contextlib.suppress(OSError):  # a sweep's pruner says why it stopped this run
+                why = (self.run_dir / STOP_REASON_FILE).read_text(encoding="utf-8").strip() or why
+            return "stopped", f"{why}; {LAST_WEIGHTS} saved at step {self.step}"
         return "finished", ""  # the contract: reason is empty when finished (but for an early stop)
 
     def _early_stop(self, epoch: int) -> str | None:
@@ -537,6 +540,7 @@ def run(
             return ExitCode.USAGE
     if is_main:
         remove_stale_temps(run_dir / WEIGHTS_DIR)  # a killed save's temp file (up to the model's size)
+        (run_dir / STOP_REASON_FILE).unlink(missing_ok=True)  # an earlier stop's: this attempt has its own
     events: Any = EventWriter(run_dir) if is_main else _NoEvents()
     trainer: Trainer | None = None
 

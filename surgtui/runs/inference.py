@@ -69,17 +69,35 @@ def check_predict_args(source: Path, out: Path, conf: float, iou: float, batch: 
     return kind
 
 
-def check_eval_args(data: str | None, batch: int | None, device: str) -> None:
+def check_eval_args(data: str | None, batch: int | None, device: str, split: str | None = None) -> None:
+    """What can be checked before the engine (and torch) starts: the options, the data set, the split."""
     if batch is not None and batch < 1:
         raise UserError(f"--batch {batch}: expected at least 1")
     check_device(device)
-    if data is not None:
-        from surgtui.data.formats import source_path
+    if data is None:
+        return
+    if data == SYNTHETIC_SOURCE:
+        if split is not None:
+            from surgtui.data.cache import check_synthetic_split
 
-        try:
-            source_path(data)
-        except UserError:
-            raise UserError(
-                f"{data}: no such data set; expected a COCO, YOLO or prepared SimSurgSkill folder, a data.yaml, "
-                f"or {SYNTHETIC_SOURCE!r}"
-            ) from None
+            check_synthetic_split(split)
+        return
+    from surgtui.data.formats import source_path
+    from surgtui.data.layouts import open_layout
+
+    try:
+        source = source_path(data)
+    except UserError:
+        raise UserError(
+            f"{data}: no such data set; expected a COCO, YOLO or prepared SimSurgSkill folder, a data.yaml, "
+            f"or {SYNTHETIC_SOURCE!r}"
+        ) from None
+    assert source is not None
+    layout = open_layout(source, "auto", key="--data format")
+    if layout.format == "simsurgskill":
+        raise UserError(
+            f"{layout.root}: raw SimSurgSkill videos; run `surgtui data prepare {layout.root} --out DIR` "
+            "and evaluate on DIR"
+        )
+    if split is not None:
+        layout.split(split, "--split")

@@ -132,6 +132,26 @@ class SweepSpec:
         values = {**self.fixed, **{k: params[k] for k in keys}, SEED_KEY: seed}
         return [f"{key}={toml_literal(value)}" for key, value in values.items()]
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SweepSpec:
+        """The spec `to_dict` saved (a sweep resumes with the spec it started with, whatever the file says now)."""
+        space = tuple(
+            Param(
+                p["key"], p["kind"], tuple(p.get("choices", ())), p.get("low"), p.get("high"), p.get("step")
+            )
+            for p in d["space"]
+        )
+        plain = {k: d[k] for k in ("name", "sampler", "trials", "metric", "direction", "parallel", "pruner")}
+        return cls(
+            path=Path(d["path"]),
+            experiment=Path(d["experiment"]),
+            seeds=tuple(d["seeds"]),
+            pruner_warmup=d["pruner_warmup"],
+            fixed=dict(d["fixed"]),
+            space=space,
+            **plain,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data (str, int, float, bool, list, dict) for saving as JSON."""
         return {

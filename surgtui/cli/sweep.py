@@ -1,0 +1,222 @@
+"""`surgtui sweep FILE | show ID | stop ID | resume ID` and `surgtui sweeps`. Only typer at import time."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from surgtui.errors import ExitCode, UserError
+
+ACTIONS = ("show", "stop", "resume")
+
+
+def start_scheduler(sweep_dir: Path) -> subprocess.Popen:
+    """The scheduler, detached like an engine: it outlives this terminal and SSH."""
+    from surgtui.sweeps.store import SCHEDULER_LOG
+
+    with open(sweep_dir / SCHEDULER_LOG, "a") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "surgtui.sweeps.scheduler", str(sweep_dir)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+            start_new_session=True,
+            close_fds=True,
+        )
+
+
+def create_sweep(
+    file: Path, overrides: list[str], parallel: int | None, runs_dir: Path, storage: str | None
+) -> Path:
+    """Validate the sweep file, make its directory and study; the sweep directory."""
+    import dataclasses
+
+    from surgtui.fileio import write_json_atomic
+    from surgtui.sweeps import study as st
+    from surgtui.sweeps.spec import load_sweep
+    from surgtui.sweeps.store import BASE_TOML, STUDY_DB, SWEEP_JSON, new_sweep_dir, safe_name
+
+    spec = load_sweep(file, overrides)
+    if parallel is not None:
+        if parallel < 1:
+            raise UserError(f"--parallel {parallel}: expected at least 1")
+        spec = dataclasses.replace(spec, parallel=parallel)
+    sweep_dir = new_sweep_dir(runs_dir, safe_name(spec.name))
+    shutil.copyfile(spec.experiment, sweep_dir / BASE_TOML)
+    url = storage or f"sqlite:///{(sweep_dir / STUDY_DB).resolve()}"
+    try:
+        st.open_study(spec, url, sweep_dir.name, create=True)
+    except Exception as exc:  # a bad URL or an unreachable database: Optuna's and SQLAlchemy's errors
+        shutil.rmtree(sweep_dir, ignore_errors=True)
+        raise UserError(f"--storage {url}: cannot create the study ({exc})") from None
+    info = {
+        "spec": spec.to_dict(),
+        "storage": url,
+        "study": sweep_dir.name,
+        "runs_dir": str(runs_dir.resolve()),
+    }
+    write_json_atomic(sweep_dir / SWEEP_JSON, {**info, "overrides": overrides, "created": time.time()})
+    return sweep_dir
+
+
+def follow_sweep(sweep_dir: Path, proc: subprocess.Popen | None) -> int:
+    """Print the scheduler's log as it grows until it ends; then the table. Ctrl-C stops the sweep."""
+    from surgtui.sweeps.store import SCHEDULER_LOG, Sweep, scheduler_alive
+
+    log, pos = sweep_dir / SCHEDULER_LOG, 0
+    try:
+        while True:
+            text = log.read_text(encoding="utf-8") if log.exists() else ""
+            if len(text) > pos:
+                typer.echo(text[pos:], nl=False)
+                pos = len(text)
+            if (
+                proc is not None
+                and proc.poll() is not None
+                or proc is None
+                and not scheduler_alive(sweep_dir)
+            ):
+                break
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        if proc is not None:
+            proc.send_signal(signal.SIGINT)
+            proc.wait()
+    text = log.read_text(encoding="utf-8") if log.exists() else ""
+    typer.echo(text[pos:], nl=False)
+    print_sweep(sweep_dir)
+    state = Sweep.load(sweep_dir).state
+    return {"finished": ExitCode.OK, "stopped": ExitCode.STOPPED}.get(state, ExitCode.FAILED)
+
+
+def print_sweep(sweep_dir: Path, as_json: bool = False) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from surgtui.runs.metrics import METRIC_LABELS
+    from surgtui.sweeps.store import Sweep
+    from surgtui.sweeps.table import sweep_rows
+
+    spec, rows = sweep_rows(sweep_dir)
+    sweep = Sweep.load(sweep_dir)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "id": sweep.id,
+                    "state": sweep.state,
+                    "metric": spec.metric,
+                    "configs": [r.to_dict() for r in rows],
+                },
+                indent=2,
+            )
+        )
+        return
+    label = METRIC_LABELS.get(spec.metric, spec.metric)
+    table = Table(
+        title=f"sweep {sweep.id} ({sweep.state}): {label}, {spec.direction}, {len(rows)}/{spec.n_configs()} configurations"
+    )
+    keys = [p.key for p in spec.space]
+    for col in [
+        "",
+        "config",
+        *keys,
+        *(f"seed {s}" for s in spec.seeds),
+        f"{label} mean ± std",
+        "pruned",
+        "failed",
+    ]:
+        table.add_column(col)
+    for r in rows:
+        mean = f"{r.mean:.4f} ± {r.std:.4f}" if r.mean is not None else "-"
+        seeds = [r.members.get(s, ("-", None, None)) for s in spec.seeds]
+        table.add_row(
+            "*" if r.best else "",
+            str(r.config),
+            *(repr(r.params.get(k)) for k in keys),
+            *(f"{state} {value:.4f}" if value is not None else state for state, _, value in seeds),
+            mean,
+            str(r.count("pruned")),
+            str(r.count("failed")),
+            style="dim" if r.count("pruned") == len(spec.seeds) else "",
+        )
+    Console().print(table)
+
+
+def sweep_command(
+    target: str = typer.Argument(..., metavar="FILE | show ID | stop ID | resume ID"),
+    ref: str | None = typer.Argument(None, metavar="[ID]"),
+    set_: list[str] = typer.Option([], "--set", help="KEY=VALUE for every member (as for `run`)."),
+    parallel: int | None = typer.Option(None, "--parallel", help="Members at once (default: the file's)."),
+    detach: bool = typer.Option(False, "--detach", "-d", help="Print the sweep id and return at once."),
+    storage: str | None = typer.Option(
+        None, "--storage", help="Optuna storage URL (postgresql://...) to share the sweep across machines."
+    ),
+    json_: bool = typer.Option(False, "--json", help="show: print the table as JSON."),
+    runs_dir: Path | None = typer.Option(None, "--runs-dir", help="Runs directory (default: ./runs)."),
+) -> None:
+    """Run a hyper-parameter sweep (Optuna) from a sweep file, or show, stop or resume one."""
+    from surgtui.runs.store import default_runs_dir
+    from surgtui.sweeps.store import Sweep, resolve_sweep, scheduler_alive
+
+    rd = runs_dir or default_runs_dir()
+    if target in ACTIONS:
+        if ref is None:
+            raise UserError(f"sweep {target}: which sweep? give its id (see `surgtui sweeps`) or `latest`")
+        sweep = resolve_sweep(ref, rd)
+        if target == "show":
+            print_sweep(sweep.path, json_)
+        elif target == "stop":
+            pid = sweep.status.get("pid")
+            if not scheduler_alive(sweep.path) or not pid:
+                raise UserError(f"sweep {sweep.id} is not running ({sweep.state})")
+            os.kill(int(pid), signal.SIGINT)
+            typer.echo(f"stopping {sweep.id}")
+        else:
+            if scheduler_alive(sweep.path):
+                raise UserError(f"sweep {sweep.id} is still running")
+            proc = start_scheduler(sweep.path)
+            if detach:
+                typer.echo(sweep.id)
+                return
+            raise typer.Exit(follow_sweep(sweep.path, proc))
+        return
+    sweep_dir = create_sweep(Path(target), set_, parallel, rd, storage)
+    proc = start_scheduler(sweep_dir)
+    if detach:
+        typer.echo(sweep_dir.name)
+        return
+    typer.echo(f"sweep {sweep_dir.name} in {sweep_dir}", err=True)
+    raise typer.Exit(follow_sweep(Sweep.load(sweep_dir).path, proc))
+
+
+def sweeps_command(
+    runs_dir: Path | None = typer.Option(None, "--runs-dir", help="Runs directory (default: ./runs)."),
+) -> None:
+    """List sweeps: state, configurations done, best mean."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from surgtui.runs.store import default_runs_dir
+    from surgtui.sweeps.store import list_sweeps
+
+    table = Table("id", "state", "sampler", "configs", "metric")
+    for s in list_sweeps(runs_dir or default_runs_dir()):
+        spec = s.info.get("spec", {})
+        table.add_row(
+            s.id,
+            s.state,
+            spec.get("sampler", "?"),
+            str(len(spec.get("space", []))) + " keys",
+            spec.get("metric", "?"),
+        )
+    Console().print(table)
