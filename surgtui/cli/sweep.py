@@ -159,7 +159,9 @@ def sweep_command(
     parallel: int | None = typer.Option(None, "--parallel", help="Members at once (default: the file's)."),
     detach: bool = typer.Option(False, "--detach", "-d", help="Print the sweep id and return at once."),
     storage: str | None = typer.Option(
-        None, "--storage", help="Optuna storage URL (postgresql://...) to share the sweep across machines."
+        None,
+        "--storage",
+        help="Optuna storage URL (postgresql://...) for the study [default: SQLite in the sweep directory].",
     ),
     json_: bool = typer.Option(False, "--json", help="show: print the table as JSON."),
     runs_dir: Path | None = typer.Option(None, "--runs-dir", help="Runs directory (default: ./runs)."),
@@ -202,21 +204,28 @@ def sweep_command(
 def sweeps_command(
     runs_dir: Path | None = typer.Option(None, "--runs-dir", help="Runs directory (default: ./runs)."),
 ) -> None:
-    """List sweeps: state, configurations done, best mean."""
+    """List sweeps: state, configurations done, members pruned or failed, the best mean."""
     from rich.console import Console
     from rich.table import Table
 
+    from surgtui.runs.metrics import METRIC_LABELS
     from surgtui.runs.store import default_runs_dir
     from surgtui.sweeps.store import list_sweeps
+    from surgtui.sweeps.table import sweep_rows
 
-    table = Table("id", "state", "sampler", "configs", "metric")
+    table = Table("id", "state", "sampler", "configs done", "pruned", "failed", "best mean")
     for s in list_sweeps(runs_dir or default_runs_dir()):
-        spec = s.info.get("spec", {})
+        spec, rows = sweep_rows(s.path)
+        done = sum(all(m[0] in ("finished", "pruned", "failed") for m in r.members.values()) for r in rows)
+        best = next((r for r in rows if r.best), None)
+        label = METRIC_LABELS.get(spec.metric, spec.metric)
         table.add_row(
             s.id,
             s.state,
-            spec.get("sampler", "?"),
-            str(len(spec.get("space", []))) + " keys",
-            spec.get("metric", "?"),
+            spec.sampler,
+            f"{done}/{spec.n_configs()}",
+            str(sum(r.count("pruned") for r in rows)),
+            str(sum(r.count("failed") for r in rows)),
+            f"{label} {best.mean:.4f} (config {best.config})" if best and best.mean is not None else "-",
         )
     Console().print(table)

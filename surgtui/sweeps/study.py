@@ -3,8 +3,7 @@
 Optuna samples configurations (grid, random or TPE) and judges running members with its median or
 successive-halving (ASHA) pruner from the `val` events they write. Seeds of one configuration are trials
 with the same parameters (enqueued), so the samplers see every seed's result and the pruners compare
-each member's curve with the others'. Any SQLAlchemy URL Optuna accepts can hold the study, so schedulers
-on several machines can share one sweep.
+each member's curve with the others'. Any SQLAlchemy URL Optuna accepts can hold the study.
 """
 
 from __future__ import annotations
@@ -61,9 +60,7 @@ def open_study(spec: SweepSpec, storage: str, name: str, create: bool = False) -
 def enqueue_config(study: optuna.Study, spec: SweepSpec, config: int, params: Mapping[str, Any]) -> None:
     """One trial per seed of configuration `config`, with these parameters."""
     for seed in spec.seeds:
-        study.enqueue_trial(
-            dict(params), user_attrs={CONFIG_ATTR: config, SEED_ATTR: seed}, skip_if_exists=False
-        )
+        study.enqueue_trial(dict(params), user_attrs={CONFIG_ATTR: config, SEED_ATTR: seed})
 
 
 def next_trial(study: optuna.Study, spec: SweepSpec, configs_made: int) -> optuna.Trial | None:
@@ -80,11 +77,7 @@ def next_trial(study: optuna.Study, spec: SweepSpec, configs_made: int) -> optun
             trial.set_user_attr(CONFIG_ATTR, configs_made)
             trial.set_user_attr(SEED_ATTR, spec.seeds[0])
             for seed in spec.seeds[1:]:
-                study.enqueue_trial(
-                    trial.params,
-                    user_attrs={CONFIG_ATTR: configs_made, SEED_ATTR: seed},
-                    skip_if_exists=False,
-                )
+                study.enqueue_trial(trial.params, user_attrs={CONFIG_ATTR: configs_made, SEED_ATTR: seed})
             return trial
     return study.ask(distributions(spec))
 
