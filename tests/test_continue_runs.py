@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 
 from test_engine_train import coco_root, make_run  # noqa: E402, F401
 
-from conftest import one_line_error, surgtui, tiny_experiment  # noqa: E402
+from conftest import kill_leftover_engines, one_line_error, surgtui, tiny_experiment  # noqa: E402
 from surgtui.config.load import load_frozen  # noqa: E402
 from surgtui.engine import train as engine  # noqa: E402
 from surgtui.engine.checkpoint import load_checkpoint, model_weights  # noqa: E402
@@ -88,14 +88,13 @@ def test_resume_with_more_epochs_and_init_from_a_run_by_name(tmp_path: Path) -> 
     )
     assert "train.epochs 2 -> 3" in warning
 
-    r = surgtui(
-        "run", str(exp), "--set", "model.init_from=latest", "--set", "train.epochs=1", "--runs-dir", str(runs)
-    )
+    r = surgtui("run", str(exp), "--set", "model.init_from=latest", "--detach", "--runs-dir", str(runs))
     assert r.returncode == 0, r.stderr
-    (second,) = [p for p in runs.iterdir() if p.name != rid]
+    second = runs / r.stdout.strip()  # the frozen config is written before the engine starts
     assert load_frozen(second / "config.toml").model.init_from == str(
         (run_dir / "weights" / "best.pt").resolve()
     )
+    kill_leftover_engines(tmp_path)
     r = surgtui("run", str(exp), "--set", "model.init_from=nope", "--runs-dir", str(runs))
     last = r.stderr.strip().splitlines()[-1]  # after the `note: --set` lines
     assert r.returncode == 2 and last.startswith("surgtui: error: ") and "model.init_from = 'nope'" in last

@@ -88,7 +88,7 @@ def test_the_median_pruner_stops_a_hopeless_member(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     sweep = _sweep_file(
         tmp_path,
-        'metric = "recall"\npruner = "median"\npruner_warmup = 0\nset = { "train.epochs" = 3 }\n'
+        'metric = "recall"\npruner = "median"\npruner_warmup = 0\nset = { "train.epochs" = 2 }\n'
         '[sweep.space]\n"val.conf_thres" = [0.001, 1.0]\n',
     )
     r = surgtui("sweep", str(sweep), "--runs-dir", str(runs), timeout=300)

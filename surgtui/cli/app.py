@@ -71,10 +71,18 @@ def validate(
     set_: list[str] | None = SetOpt,
     resolved: bool = typer.Option(False, "--resolved", help="Print the fully resolved experiment as TOML."),
 ) -> None:
-    """Check experiment files against the schema (and print them resolved)."""
+    """Check experiment files against the schema (and print them resolved); sweep files too."""
     from surgtui.config.load import load_experiment
+    from surgtui.sweeps.spec import is_sweep_file, load_sweep
 
     for f in files:
+        if is_sweep_file(f):
+            s = load_sweep(f, set_ or ())
+            typer.echo(
+                f"{f}: ok (sweep {s.name}: {s.sampler}, {s.n_configs()} configurations x {len(s.seeds)} seeds "
+                f"on {s.experiment.name})"
+            )
+            continue
         r = load_experiment(f, set_ or ())
         for note in r.notes:
             typer.echo(f"{f}: {note}", err=True)
@@ -216,10 +224,9 @@ def resume(
 ) -> None:
     """Continue a stopped or crashed run from its last checkpoint, in the same directory; with
     `--set train.epochs=N` also a finished one, for more epochs."""
-    import zipfile
-
     from surgtui.cli.follow import follow
     from surgtui.runs.extend import apply_resume_changes, resume_changes
+    from surgtui.runs.inference import is_checkpoint_file
     from surgtui.runs.launcher import start_engine
     from surgtui.runs.layout import BEST_WEIGHTS, EVENTS_FILE, LAST_WEIGHTS, WEIGHTS_DIR
     from surgtui.runs.store import Run, resolve_run
@@ -234,7 +241,7 @@ def resume(
     saved = [p for p in (run.path / WEIGHTS_DIR / n for n in (LAST_WEIGHTS, BEST_WEIGHTS)) if p.is_file()]
     if not saved:
         raise UserError(f"run {run.id}: no checkpoint in {run.path / WEIGHTS_DIR} to resume from")
-    if not any(zipfile.is_zipfile(p) for p in saved):  # torch.save's format: checked before the engine starts
+    if not any(is_checkpoint_file(p) for p in saved):
         raise UserError(
             f"run {run.id}: {saved[0]} is not a checkpoint (damaged or not written by surgtui); "
             "it cannot be resumed"

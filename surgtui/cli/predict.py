@@ -1,10 +1,11 @@
 """`surgtui predict` and `surgtui eval` on the CLI side: check the arguments, then start the engine module.
 
 No torch here (the CLI never loads it): what can be checked without it (the weights file
-exists, the run has weights, the source exists and has a known kind, the options are in
-range) fails here with one line and exit 2; the engine process
+exists and is a torch archive, the run has weights, the source exists, has a known kind and,
+when it is one image or video, opens; the options are in range) fails here with one line and
+exit 2; the engine process
 (`python -m surgtui.engine.predict` / `surgtui.engine.eval_main`) checks the rest (a file
-that is not a surgtui checkpoint, an image or video that does not decode) the same way.
+that is not a surgtui checkpoint, a frame of a folder or video that does not decode) the same way.
 The checks live in surgtui/runs/inference.py: the engine modules run them too when started by hand.
 """
 
@@ -14,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from surgtui.runs.inference import check_eval_args, check_predict_args, resolve_weights
+from surgtui.runs.inference import check_eval_args, check_predict_args, check_weights_file, resolve_weights
 
 
 def run_engine(module: str, args: list[str]) -> int:
@@ -34,7 +35,7 @@ def predict_command(
     runs_dir: Path | None,
 ) -> int:
     check_predict_args(source, out, conf, iou, batch, device)
-    path = resolve_weights(weights, runs_dir)
+    path = check_weights_file(resolve_weights(weights, runs_dir))
     args = [
         str(path),
         str(source),
@@ -63,7 +64,7 @@ def eval_command(
     runs_dir: Path | None,
 ) -> int:
     check_eval_args(data, batch, device, split)
-    path = resolve_weights(weights, runs_dir)
+    path = check_weights_file(resolve_weights(weights, runs_dir))
     args = [str(path)] + ([data] if data is not None else []) + ["--device", device]
     args += (["--split", split] if split else []) + (["--json"] if json_ else [])
     args += (["--batch", str(batch)] if batch else []) + (

@@ -12,7 +12,7 @@ from pathlib import Path
 from surgtui.config.device import DEVICE_CHOICES, parse_device
 from surgtui.config.schema import SYNTHETIC_SOURCE
 from surgtui.data.media import source_kind
-from surgtui.errors import UserError
+from surgtui.errors import UserError, one_line
 from surgtui.runs.layout import BEST_WEIGHTS, LAST_WEIGHTS, RUN_JSON, WEIGHTS_DIR
 from surgtui.runs.store import resolve_run
 
@@ -66,7 +66,37 @@ def check_predict_args(source: Path, out: Path, conf: float, iou: float, batch: 
     folder = source if kind == "folder" else source.parent
     if out.exists() and out.resolve() == folder.resolve():
         raise UserError(f"--out {out}: is where the source images are; drawn images would overwrite them")
+    _check_decodes(source, kind)
     return kind
+
+
+def _check_decodes(source: Path, kind: str) -> None:
+    """A single image or video that does not open fails here, before torch loads (the engine checks too)."""
+    if kind == "image":
+        from surgtui.data.formats import image_problem
+
+        if (why := image_problem(source)) is not None:
+            raise UserError(f"{source}: cannot read this image ({why})")
+    elif kind == "video":
+        from surgtui.data.video import DECODE_ERRORS, video_size
+
+        try:
+            video_size(source)
+        except DECODE_ERRORS as exc:
+            raise UserError(f"{source}: cannot open this video ({one_line(exc)})") from None
+
+
+def is_checkpoint_file(path: Path) -> bool:
+    """Whether `path` has torch.save's format (a zip archive): checked before the engine starts."""
+    import zipfile
+
+    return zipfile.is_zipfile(path)
+
+
+def check_weights_file(path: Path) -> Path:
+    if not is_checkpoint_file(path):
+        raise UserError(f"{path}: not a surgtui checkpoint (not a file torch.save writes)")
+    return path
 
 
 def check_eval_args(data: str | None, batch: int | None, device: str, split: str | None = None) -> None:

@@ -537,6 +537,14 @@ def _check_values(
                 raise _refused(f"{where}: {_ref('space', p.key)}", p.key, label, detail)
 
 
+def is_sweep_file(path: str | Path) -> bool:
+    """A TOML file with a [sweep] table (an unreadable one is not: the experiment loader reports it)."""
+    try:
+        return isinstance(read_toml(Path(path)).get("sweep"), dict)
+    except ConfigError:
+        return False
+
+
 def load_sweep(path: str | Path, overrides: Sequence[str] = ()) -> SweepSpec:
     """Load and validate a sweep file; `overrides` are `--set KEY=VALUE` strings merged into sweep.set."""
     path = Path(path)

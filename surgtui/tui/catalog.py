@@ -10,6 +10,7 @@ from surgtui.config.load import load_experiment
 from surgtui.errors import ConfigError
 from surgtui.runs.metrics import BEST_METRIC
 from surgtui.runs.store import Run
+from surgtui.sweeps.spec import is_sweep_file
 
 
 @dataclass(frozen=True)
@@ -25,12 +26,16 @@ class ExperimentInfo:
 
 
 def list_experiments(experiments_dir: Path, runs: Sequence[Run]) -> list[ExperimentInfo]:
-    """Every *.toml in the directory, sorted by name; an invalid file is listed with its error."""
+    """Every experiment *.toml in the directory, sorted by name; an invalid file is listed with its error.
+
+    Sweep files (a [sweep] table) are not experiments: `surgtui sweep` runs them."""
     latest: dict[str, Run] = {}
     for run in sorted(runs, key=lambda r: r.id):
         latest[run.experiment] = run
     out = []
     for path in sorted(Path(experiments_dir).glob("*.toml")):
+        if is_sweep_file(path):
+            continue
         try:
             exp = load_experiment(path, env={}).experiment  # the file as written, no env overrides
         except ConfigError as exc:
