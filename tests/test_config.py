@@ -134,7 +134,12 @@ def test_resolved_toml_round_trips(tmp_path: Path) -> None:
 
 
 def test_shipped_experiments_validate() -> None:
+    from surgtui.sweeps.spec import is_sweep_file, load_sweep
+
     for p in sorted((ROOT / "experiments").glob("*.toml")):
+        if is_sweep_file(p):  # sweep-lr.toml: a sweep over smoke.toml
+            assert load_sweep(p).experiment.parent == p.parent
+            continue
         exp = load_experiment(p, env={}).experiment
         assert exp.name == p.stem
     smoke = load_experiment(ROOT / "experiments" / "smoke.toml", env={}).experiment

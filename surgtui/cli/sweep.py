@@ -79,12 +79,8 @@ def follow_sweep(sweep_dir: Path, proc: subprocess.Popen | None) -> int:
             if len(text) > pos:
                 typer.echo(text[pos:], nl=False)
                 pos = len(text)
-            if (
-                proc is not None
-                and proc.poll() is not None
-                or proc is None
-                and not scheduler_alive(sweep_dir)
-            ):
+            ended = proc.poll() is not None if proc is not None else not scheduler_alive(sweep_dir)
+            if ended:
                 break
             time.sleep(0.5)
     except KeyboardInterrupt:

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from surgtui.config.load import parse_assignment, parse_toml, read_toml, resolve_data, set_dotted
+from surgtui.config.load import parse_assignment, read_toml, resolve_data, set_dotted
 from surgtui.config.schema import Experiment
 from surgtui.errors import ConfigError
 from surgtui.runs.metrics import MAP50_95, METRICS
@@ -253,13 +253,7 @@ def _section_fields(dotted: str) -> list[str]:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such sweep file") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
-    return parse_toml(text, str(path))
+    return read_toml(path, "sweep file")
 
 
 def _sweep_table(data: Mapping[str, Any], where: str) -> Mapping[str, Any]:
