@@ -10,24 +10,26 @@ members still training are watched again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import optuna
 
-from surgtui.config.load import load_experiment
+from surgtui.config.load import load_experiment, load_frozen
 from surgtui.errors import UserError, one_line
 from surgtui.fileio import write_json_atomic, write_text_atomic
 from surgtui.runs.events import read_events
 from surgtui.runs.launcher import launch_run, signal_run, start_engine
-from surgtui.runs.layout import STOP_REASON_FILE
+from surgtui.runs.layout import CONFIG_FILE, STOP_REASON_FILE
 from surgtui.runs.metrics import METRIC_LABELS
 from surgtui.runs.store import Run, read_json
 from surgtui.sweeps import study as st
@@ -44,6 +46,7 @@ class Member:
     proc: subprocess.Popen | None = None
     reported: set[int] = field(default_factory=set)  # epochs told to the pruner
     pruned_at: int | None = None
+    gpu: str | None = None
 
 
 def _log(message: str) -> None:
@@ -70,20 +73,9 @@ class Scheduler:
             f'name="{self.spec.name}-c{config}-s{seed}"',
         ]
         resolved = load_experiment(self.dir / BASE_TOML, overrides, env={})
-        slot = len(self.running)
-        env_gpu = (
-            self.gpus[slot % len(self.gpus)]
-            if self.gpus and resolved.experiment.train.device != "cpu"
-            else None
-        )
-        saved = os.environ.get("CUDA_VISIBLE_DEVICES")
-        try:
-            if env_gpu is not None:  # one GPU per member
-                os.environ["CUDA_VISIBLE_DEVICES"] = env_gpu
+        env_gpu = self._free_gpu() if resolved.experiment.train.device != "cpu" else None
+        with _on_gpu(env_gpu):
             run_dir, proc = launch_run(resolved.experiment, resolved.to_toml(), self.runs_dir, str(BASE_TOML))
-        finally:
-            if env_gpu is not None:
-                _restore("CUDA_VISIBLE_DEVICES", saved)
         member = {
             "sweep": self.dir.name,
             "trial": trial.number,
@@ -93,11 +85,19 @@ class Scheduler:
         }
         write_json_atomic(run_dir / MEMBER_JSON, member)
         trial.set_user_attr(st.RUN_ATTR, run_dir.name)
-        self.running[trial.number] = Member(trial, run_dir, proc)
+        self.running[trial.number] = Member(trial, run_dir, proc, gpu=env_gpu)
         _log(
             f"started {run_dir.name}: config {config} seed {seed} {trial.params}"
             + (f" on GPU {env_gpu}" if env_gpu else "")
         )
+
+    def _free_gpu(self) -> str | None:
+        """A GPU no running member has (members share one only when there are more members than GPUs)."""
+        if not self.gpus:
+            return None
+        taken = [m.gpu for m in self.running.values()]
+        free = [g for g in self.gpus if g not in taken]
+        return free[0] if free else min(self.gpus, key=taken.count)
 
     def _watch(self, m: Member) -> None:
         """Report new val epochs; stop the member when the pruner says so."""
@@ -160,8 +160,11 @@ class Scheduler:
             run = Run.load(run_dir)
             member = Member(trial, run_dir, reported=set(t.intermediate_values))
             if not run.alive and run.status in ("stopped", "crashed"):
-                member.proc = start_engine(run_dir, resume=True)
-                _log(f"resumed {run_id}")
+                device = load_frozen(run_dir / CONFIG_FILE).train.device
+                member.gpu = self._free_gpu() if device != "cpu" else None
+                with _on_gpu(member.gpu):
+                    member.proc = start_engine(run_dir, resume=True)
+                _log(f"resumed {run_id}" + (f" on GPU {member.gpu}" if member.gpu else ""))
             self.running[t.number] = member
 
     def _orphan(self, config: int, seed: int) -> str | None:
@@ -206,11 +209,20 @@ class Scheduler:
                 signal_run(Run.load(m.run_dir), signal.SIGINT)
 
 
-def _restore(var: str, value: str | None) -> None:
-    if value is None:
-        os.environ.pop(var, None)
-    else:
-        os.environ[var] = value
+@contextlib.contextmanager
+def _on_gpu(gpu: str | None) -> Iterator[None]:
+    """Processes started inside see only `gpu` (all GPUs when None)."""
+    saved = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    try:
+        yield
+    finally:
+        if gpu is not None:
+            if saved is None:
+                os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+            else:
+                os.environ["CUDA_VISIBLE_DEVICES"] = saved
 
 
 def _visible_gpus() -> list[str]:
