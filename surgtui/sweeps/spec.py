@@ -173,33 +173,17 @@ class SweepSpec:
 
 def toml_literal(value: Any) -> str:
     """`value` as a TOML literal that `parse_value` reads back as the same typed value."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, numbers.Integral):  # int() also takes numpy integers
-        return str(int(value))
-    if isinstance(value, numbers.Real):
-        return repr(float(value))  # repr round-trips; 'inf', 'nan' and '1e-05' are TOML too
-    if isinstance(value, str):
-        return _toml_string(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(toml_literal(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        items = (f"{_toml_string(str(k))} = {toml_literal(v)}" for k, v in value.items())
-        return "{" + ", ".join(items) + "}"
-    raise TypeError(f"cannot write {type(value).__name__} as a TOML value: {value!r}")
+    import tomlkit
 
-
-def _toml_string(text: str) -> str:
-    # A basic string on one line: quotes, backslashes and control characters escaped.
-    out = []
-    for ch in text:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = int(value)  # numpy integers too
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+        value = float(value)
+    elif isinstance(value, Mapping):  # data.classes_map: an inline table, as --set takes it
+        table = tomlkit.inline_table()
+        table.update({str(k): v for k, v in value.items()})
+        return table.as_string()
+    return tomlkit.item(value).as_string()
 
 
 def _show(value: Any) -> str:
