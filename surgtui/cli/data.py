@@ -44,15 +44,14 @@ def parse_splits(text: str) -> list[str]:
 
 def parse_classes_map(pairs: list[str]) -> dict[str, str]:
     """['Needle Holder=needle_driver', 'suture=drop'] → a data.classes_map; UserError on a bad pair."""
-    from surgtui.config.schema import CLASS_NAMES, DROP_CLASS, normal_name
+    from surgtui.config.schema import CLASS_MAP_VALUES, normal_name
 
     out = {}
-    allowed = (*CLASS_NAMES, DROP_CLASS)
     for pair in pairs:
         theirs, sep, ours = pair.rpartition("=")
-        if not sep or not theirs.strip() or normal_name(ours) not in allowed:
+        if not sep or not theirs.strip() or normal_name(ours) not in CLASS_MAP_VALUES:
             raise UserError(
-                f"--map {pair!r}: expected THEIR_NAME=CLASS with CLASS one of {', '.join(allowed)}"
+                f"--map {pair!r}: expected THEIR_NAME=CLASS with CLASS one of {', '.join(CLASS_MAP_VALUES)}"
             )
         out[theirs.strip()] = ours.strip()
     return out

@@ -15,6 +15,7 @@ from surgtui.config.device import parse_device
 
 CLASS_NAMES: tuple[str, ...] = ("needle", "needle_driver")
 DROP_CLASS = "drop"  # a data.classes_map value: boxes of that class are left out
+CLASS_MAP_VALUES: tuple[str, ...] = (*CLASS_NAMES, DROP_CLASS)  # what data.classes_map maps to
 
 
 def normal_name(name: str) -> str:
@@ -188,10 +189,9 @@ class DataConfig(Section):
     @field_validator("classes_map")
     @classmethod
     def _maps_to_our_classes(cls, v: dict[str, str]) -> dict[str, str]:
-        allowed = (*CLASS_NAMES, DROP_CLASS)
         for theirs, ours in v.items():
-            if normal_name(ours) not in allowed:
-                raise ValueError(f"{theirs!r} = {ours!r}: allowed values: {', '.join(allowed)}")
+            if normal_name(ours) not in CLASS_MAP_VALUES:
+                raise ValueError(f"{theirs!r} = {ours!r}: allowed values: {', '.join(CLASS_MAP_VALUES)}")
         return v
 
     @model_validator(mode="after")

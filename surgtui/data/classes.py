@@ -28,9 +28,6 @@ class ClassMap:
     def of(cls, classes_map: Mapping[str, str] | None) -> ClassMap:
         return cls({normal_name(k): normal_name(v) for k, v in (classes_map or {}).items()})
 
-    def known(self, name: str) -> bool:
-        return normal_name(name) in self.mapping or class_index(name) is not None
-
     def label(self, name: str, where: str) -> int | None:
         """Our label for `name`; None when mapped to "drop"; UserError naming `where` when unknown."""
         mapped = self.mapping.get(normal_name(name))

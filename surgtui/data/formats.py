@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
@@ -18,7 +17,6 @@ from surgtui.config.schema import CLASS_NAMES, SYNTHETIC_SOURCE
 from surgtui.data.problems import Problems
 from surgtui.errors import UserError, one_line
 
-Format = Literal["coco", "yolo", "simsurgskill"]
 # COCO category id = label index + 1 (COCO reserves 0).
 CATEGORIES: list[dict] = [
     {"id": i + 1, "name": name, "supercategory": "instrument"} for i, name in enumerate(CLASS_NAMES)

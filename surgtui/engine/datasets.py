@@ -216,7 +216,8 @@ def build_datasets(
     `log` hears which layout and splits were read, and why.
     """
     layout = resolve_source(exp.data)
-    if formats.source_path(exp.data.source) is None:
+    synthetic = exp.data.source == SYNTHETIC_SOURCE
+    if synthetic:
         train, val = layout.split(TRAIN_SPLIT), layout.split(VAL_SPLIT)
     else:
         train, val = training_splits(layout, exp.data)
@@ -225,7 +226,7 @@ def build_datasets(
     notes = Problems()
     train_ds = DetectionDataset(layout.read(train, notes=notes), size, augment, rect)
     val_ds = DetectionDataset(layout.read(val, notes=notes), size, rect=rect)
-    if log is not None and exp.data.source != SYNTHETIC_SOURCE:
+    if log is not None and not synthetic:
         log(f"data: {layout.describe()}")
         log(
             f"data: train = {train.where()} ({len(train_ds)} images), val = {val.where()} ({len(val_ds)} images)"

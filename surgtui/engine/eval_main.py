@@ -65,12 +65,8 @@ def resolve_split(exp: Experiment, data: str | None, split: str | None) -> tuple
             layout.split(name),
             f"synthetic ({s.train} train + {s.val} val frames, {s.width}x{s.height}, seed {s.seed})",
         )
+    # check_eval_args has refused a missing set and a raw SimSurgSkill one
     layout = open_layout(Path(data).expanduser(), "auto", exp.data.classes_map, key="--data format")
-    if layout.format == "simsurgskill":
-        raise UserError(
-            f"{layout.root}: raw SimSurgSkill videos; run `surgtui data prepare {layout.root} --out DIR` "
-            "and evaluate on DIR"
-        )
     if split is not None:
         return layout, layout.split(split, "--split"), f"{layout.root} ({layout.format})"
     if match_split(exp.data.val_split, list(layout.splits)) is not None:

@@ -313,9 +313,8 @@ class Trainer:
                 f"--resume: {path} has {ck['steps_per_epoch']} steps per epoch, the config gives "
                 f"{self.steps_per_epoch} (batch size or data changed); start a new run"
             )
-        if (
-            path.name != LAST_WEIGHTS and self.rank == 0
-        ):  # last.pt holds the newest state, even with nothing left
+        # Resumed from best.pt: last.pt holds the newest state from here on, even with no epoch left.
+        if path.name != LAST_WEIGHTS and self.rank == 0:
             save_checkpoint(self.weights / LAST_WEIGHTS, ck)
         if ck["config"] != self.exp.to_dict():
             old, new = flatten(ck["config"]), flatten(self.exp.to_dict())

@@ -12,6 +12,5 @@ BEST_WEIGHTS = "best.pt"
 STDOUT_LOG, STDERR_LOG = "stdout.log", "stderr.log"
 EVENTS_FILE = "events.jsonl"
 SUMMARY_FILE = "summary.json"
-STOP_REASON_FILE = (
-    "stop_reason"  # why whoever signals a stop stops it (a sweep's pruner); the engine reports it
-)
+# Why whoever signalled a stop stopped the run (a sweep's pruner); the engine puts it in run_end's reason.
+STOP_REASON_FILE = "stop_reason"

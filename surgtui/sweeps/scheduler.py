@@ -99,11 +99,11 @@ class Scheduler:
         free = [g for g in self.gpus if g not in taken]
         return free[0] if free else min(self.gpus, key=taken.count)
 
-    def _watch(self, m: Member) -> None:
-        """Report new val epochs; stop the member when the pruner says so."""
+    def _watch(self, m: Member, vals: list[dict]) -> None:
+        """Report val epochs not reported yet; stop the member when the pruner says so."""
         metric = self.spec.metric
-        for e in read_events(m.run_dir / "events.jsonl"):
-            if e.get("type") != "val" or e["epoch"] in m.reported or m.pruned_at is not None:
+        for e in vals:
+            if e["epoch"] in m.reported or m.pruned_at is not None:
                 continue
             m.reported.add(e["epoch"])
             value = float(e["metrics"][metric])
@@ -118,19 +118,18 @@ class Scheduler:
                 m.pruned_at = e["epoch"]
                 _log(f"{m.run_dir.name}: {reason}")
 
-    def _settle(self, m: Member) -> bool:
-        """Tell the study how a member that is no longer running ended; False while it still runs."""
+    def _poll(self, m: Member) -> bool:
+        """Feed the member's new val events to the pruner; once it has ended, tell the study how.
+        True when the member is done with."""
         if m.proc is not None:
             m.proc.poll()  # reap our child; a watched run from before a restart is not ours
         run = Run.load(m.run_dir)
-        if run.alive:
+        ended = not run.alive  # read before the events, so none written before the end is missed
+        vals = [e for e in read_events(m.run_dir / "events.jsonl") if e.get("type") == "val"]
+        self._watch(m, vals)
+        if not ended:
             return False
-        self._watch(m)  # val events written just before it ended
-        values = [
-            float(e["metrics"][self.spec.metric])
-            for e in read_events(m.run_dir / "events.jsonl")
-            if e.get("type") == "val"
-        ]
+        values = [float(e["metrics"][self.spec.metric]) for e in vals]
         if m.pruned_at is not None:
             self.study.tell(m.trial, state=optuna.trial.TrialState.PRUNED)
         elif run.status == "finished" and values:
@@ -185,8 +184,7 @@ class Scheduler:
         self._adopt()
         while True:
             for number, m in list(self.running.items()):
-                self._watch(m)
-                if self._settle(m):
+                if self._poll(m):
                     del self.running[number]
             if self.stop_requested:
                 if not self.running:
