@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import kill_leftover_engines, one_line_error, surgtui, tiny_experiment
+from surgtui.config.load import load_frozen
 from surgtui.runs.events import read_events
 from surgtui.runs.store import list_runs
 from surgtui.sweeps.store import Sweep, list_sweeps
@@ -111,3 +112,46 @@ def test_a_bad_sweep_file_exits_2_with_one_line_and_makes_nothing(tmp_path: Path
     assert "no sweeps" in one_line_error(
         surgtui("sweep", "show", "latest", "--runs-dir", str(tmp_path / "runs"))
     )
+
+
+def test_two_machines_share_one_study_and_run_each_member_once(tmp_path: Path) -> None:
+    """Two schedulers, each with its own runs dir (its machine), join study `shared` in one database."""
+    sweep = _sweep_file(tmp_path, '[sweep.space]\n"optim.lr" = [0.003, 0.01]\n', epochs=1)
+    db = f"sqlite:///{tmp_path / 'shared.db'}"
+    machines = [tmp_path / "a", tmp_path / "b"]
+    ids = []
+    for runs in machines:
+        r = surgtui(
+            "sweep", str(sweep), "--detach", "--storage", db, "--study", "shared", "--runs-dir", str(runs)
+        )
+        assert r.returncode == 0, r.stderr
+        ids.append(r.stdout.strip())
+    try:
+        sweep_dirs = [runs / "sweeps" / sweep_id for runs, sweep_id in zip(machines, ids)]
+        _wait("both schedulers", lambda: all(Sweep.load(d).state != "running" for d in sweep_dirs))
+        assert [Sweep.load(d).state for d in sweep_dirs] == ["finished", "finished"]
+        members = [run for runs in machines for run in list_runs(runs)]
+        assert sorted(load_frozen(run.path / "config.toml").optim.lr for run in members) == [
+            0.003,
+            0.01,
+        ]  # once each
+        assert all(run.status == "finished" for run in members)
+        for runs, sweep_id in zip(machines, ids):  # each machine's table shows the whole study
+            configs = _show(sweep_id, runs)["configs"]
+            assert [c["members"]["0"]["state"] for c in configs] == ["finished", "finished"]
+
+        other = tmp_path / "other.toml"
+        other.write_text(sweep.read_text().replace("0.003", "0.001"))
+        line = one_line_error(
+            surgtui(
+                "sweep", str(other), "--storage", db, "--study", "shared", "--runs-dir", str(tmp_path / "c")
+            )
+        )
+        assert "--study shared" in line and "space" in line
+        assert not (tmp_path / "c" / "sweeps").exists() or not any((tmp_path / "c" / "sweeps").iterdir())
+    finally:
+        for runs in machines:
+            for s in list_sweeps(runs):
+                if s.state == "running" and s.status.get("pid"):
+                    os.kill(int(s.status["pid"]), signal.SIGKILL)
+            kill_leftover_engines(runs)

@@ -13,7 +13,10 @@ from pathlib import Path
 import typer
 
 from surgtui import __version__
+from surgtui.cli.ablate import ablate_command
 from surgtui.cli.data import data_app
+from surgtui.cli.options import RunsDirOpt, SetOpt, runs_dir_of
+from surgtui.cli.queue import enqueue, queue_app
 from surgtui.cli.sweep import sweep_command, sweeps_command
 from surgtui.config.device import DEVICE_CHOICES
 from surgtui.errors import ExitCode, UserError
@@ -30,13 +33,7 @@ app = typer.Typer(
 
 _debug = bool(os.environ.get("SURGTUI_DEBUG"))
 
-SetOpt = typer.Option(
-    None, "--set", "-s", metavar="KEY=VALUE", help="Override a field, e.g. --set optim.lr=0.002 (repeatable)."
-)
 DeviceOpt = typer.Option("auto", "--device", help=f"{DEVICE_CHOICES}.")
-RunsDirOpt = typer.Option(
-    None, "--runs-dir", envvar="SURGTUI_RUNS_DIR", help="Where runs live [default: ./runs]."
-)
 
 
 def _version(value: bool) -> None:
@@ -54,12 +51,6 @@ def _root(
 ) -> None:
     global _debug
     _debug = _debug or debug
-
-
-def _runs_dir(value: Path | None) -> Path:
-    from surgtui.runs.store import default_runs_dir
-
-    return value if value is not None else default_runs_dir()
 
 
 # ---------------------------------------------------------------- experiments
@@ -132,16 +123,27 @@ def run(
     name: str | None = typer.Option(None, "--name", help="Run name (default: the experiment's name)."),
     detach: bool = typer.Option(False, "--detach", "-d", help="Print the run id and return at once."),
     json_: bool = typer.Option(False, "--json", help="Print the events themselves, one JSON per line."),
+    queue: bool = typer.Option(
+        False,
+        "--queue",
+        "-q",
+        help="Add it to the queue (`surgtui queue`): it starts when the runs before it end.",
+    ),
 ) -> None:
     """Train an experiment headless: start the engine and follow it."""
     from surgtui.cli.follow import follow
     from surgtui.config.load import load_experiment
     from surgtui.runs.launcher import launch_run
 
+    if queue:
+        enqueue([experiment], list(set_ or ()) + ([f'name="{name}"'] if name else []), runs_dir_of(runs_dir))
+        return
     resolved = load_experiment(experiment, list(set_ or ()) + ([f'name="{name}"'] if name else []))
     for note in resolved.notes:
         typer.echo(f"note: {note}", err=True)
-    run_dir, proc = launch_run(resolved.experiment, resolved.to_toml(), _runs_dir(runs_dir), str(experiment))
+    run_dir, proc = launch_run(
+        resolved.experiment, resolved.to_toml(), runs_dir_of(runs_dir), str(experiment)
+    )
     if detach:
         typer.echo(run_dir.name)
         return
@@ -160,7 +162,7 @@ def runs(
     """List past and running runs with their best metrics."""
     from surgtui.cli.tables import print_runs
 
-    print_runs(_runs_dir(runs_dir), format_, sort, status)
+    print_runs(runs_dir_of(runs_dir), format_, sort, status)
 
 
 @app.command()
@@ -169,7 +171,7 @@ def show(run_ref: str = typer.Argument(..., metavar="RUN"), runs_dir: Path | Non
     from surgtui.cli.tables import print_show
     from surgtui.runs.store import resolve_run
 
-    print_show(resolve_run(run_ref, _runs_dir(runs_dir)))
+    print_show(resolve_run(run_ref, runs_dir_of(runs_dir)))
 
 
 @app.command()
@@ -182,8 +184,25 @@ def compare(
     from surgtui.cli.tables import print_compare
     from surgtui.runs.store import resolve_run
 
-    rd = _runs_dir(runs_dir)
+    rd = runs_dir_of(runs_dir)
     print_compare([resolve_run(r, rd) for r in run_refs], all_)
+
+
+@app.command()
+def tag(
+    run_ref: str = typer.Argument(..., metavar="RUN"),
+    tags: list[str] = typer.Argument(None, metavar="KEY=VALUE...", help="Tags to add or replace."),
+    remove: list[str] = typer.Option([], "--rm", metavar="KEY", help="Drop a tag (repeatable)."),
+    runs_dir: Path | None = RunsDirOpt,
+) -> None:
+    """Label a run with key=value tags (shown by `runs` and `show`); with none, print its tags."""
+    from surgtui.runs.store import resolve_run
+    from surgtui.runs.tags import parse_tag, read_tags, set_tags
+
+    run_dir = resolve_run(run_ref, runs_dir_of(runs_dir))
+    new = dict(parse_tag(t) for t in tags or ())
+    result = set_tags(run_dir, new, remove) if new or remove else read_tags(run_dir)
+    typer.echo(" ".join(f"{k}={v}" for k, v in result.items()) or f"{run_dir.name}: no tags")
 
 
 @app.command()
@@ -200,7 +219,7 @@ def stop(
     from surgtui.runs.launcher import signal_run
     from surgtui.runs.store import Run, resolve_run
 
-    run = Run.load(resolve_run(run_ref, _runs_dir(runs_dir)))
+    run = Run.load(resolve_run(run_ref, runs_dir_of(runs_dir)))
     if not signal_run(run, signal.SIGKILL if kill else signal.SIGINT):
         raise UserError(f"run {run.id} is not running (status: {run.status})")
     typer.echo(f"{'killed' if kill else 'stopping'} {run.id}")
@@ -227,11 +246,11 @@ def resume(
     from surgtui.cli.follow import follow
     from surgtui.runs.extend import apply_resume_changes, resume_changes
     from surgtui.runs.inference import is_checkpoint_file
-    from surgtui.runs.launcher import start_engine
+    from surgtui.runs.launcher import Topology, start_engine
     from surgtui.runs.layout import BEST_WEIGHTS, EVENTS_FILE, LAST_WEIGHTS, WEIGHTS_DIR
     from surgtui.runs.store import Run, resolve_run
 
-    run = Run.load(resolve_run(run_ref, _runs_dir(runs_dir)))
+    run = Run.load(resolve_run(run_ref, runs_dir_of(runs_dir)))
     if run.status == "running":
         raise UserError(f"run {run.id} is still running")
     changes = resume_changes(run, set_)
@@ -239,9 +258,10 @@ def resume(
         raise UserError(f"run {run.id} already finished; to train it longer: --set train.epochs=N")
     # The engine resumes from the newer of last.pt and best.pt (a kill between their writes).
     saved = [p for p in (run.path / WEIGHTS_DIR / n for n in (LAST_WEIGHTS, BEST_WEIGHTS)) if p.is_file()]
-    if not saved:
+    from_node_0 = Topology.of(run.path).node_rank > 0  # sent node 0's checkpoint when training starts
+    if not saved and not from_node_0:
         raise UserError(f"run {run.id}: no checkpoint in {run.path / WEIGHTS_DIR} to resume from")
-    if not any(is_checkpoint_file(p) for p in saved):
+    if saved and not any(is_checkpoint_file(p) for p in saved):
         raise UserError(
             f"run {run.id}: {saved[0]} is not a checkpoint (damaged or not written by surgtui); "
             "it cannot be resumed"
@@ -268,7 +288,7 @@ def attach(
     from surgtui.cli.follow import follow
     from surgtui.runs.store import resolve_run
 
-    raise typer.Exit(follow(resolve_run(run_ref, _runs_dir(runs_dir)), "json" if json_ else "auto"))
+    raise typer.Exit(follow(resolve_run(run_ref, runs_dir_of(runs_dir)), "json" if json_ else "auto"))
 
 
 @app.command()
@@ -281,7 +301,7 @@ def export(
     from surgtui.cli.tables import export_csv
     from surgtui.runs.store import resolve_run
 
-    export_csv(resolve_run(run_ref, _runs_dir(runs_dir)), out)
+    export_csv(resolve_run(run_ref, runs_dir_of(runs_dir)), out)
 
 
 # ---------------------------------------------------------------- UI and inference
@@ -296,7 +316,7 @@ def launch(
     """Open the full-screen experiment manager."""
     from surgtui.tui.app import run_app
 
-    run_app(directory, _runs_dir(runs_dir), mouse=not no_mouse)
+    run_app(directory, runs_dir_of(runs_dir), mouse=not no_mouse)
 
 
 @app.command()
@@ -355,7 +375,7 @@ def sync(run_ref: str = typer.Argument(..., metavar="RUN"), runs_dir: Path | Non
 
     from surgtui.runs.store import Run, resolve_run
 
-    run = Run.load(resolve_run(run_ref, _runs_dir(runs_dir)))
+    run = Run.load(resolve_run(run_ref, runs_dir_of(runs_dir)))
     offline = sorted(run.path.glob("wandb/offline-run-*"))
     if not offline:
         raise UserError(f"run {run.id}: no offline W&B run in {run.path / 'wandb'} (was [logging] wandb on?)")
@@ -363,7 +383,9 @@ def sync(run_ref: str = typer.Argument(..., metavar="RUN"), runs_dir: Path | Non
 
 
 app.add_typer(data_app, name="data", help="Synthesise, prepare, check and convert data sets.")
+app.add_typer(queue_app, name="queue")
 app.command("sweep")(sweep_command)
+app.command("ablate")(ablate_command)
 app.command("sweeps")(sweeps_command)
 
 

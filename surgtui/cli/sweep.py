@@ -2,70 +2,48 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from surgtui.errors import ExitCode, UserError
 
+if TYPE_CHECKING:
+    from surgtui.sweeps.spec import SweepSpec
+
 ACTIONS = ("show", "stop", "resume")
 
 
-def start_scheduler(sweep_dir: Path) -> subprocess.Popen:
-    """The scheduler, detached like an engine: it outlives this terminal and SSH."""
-    from surgtui.sweeps.store import SCHEDULER_LOG
-
-    with open(sweep_dir / SCHEDULER_LOG, "a") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "surgtui.sweeps.scheduler", str(sweep_dir)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"),
-            start_new_session=True,
-            close_fds=True,
-        )
-
-
 def create_sweep(
-    file: Path, overrides: list[str], parallel: int | None, runs_dir: Path, storage: str | None
+    file: Path,
+    overrides: list[str],
+    parallel: int | None,
+    runs_dir: Path,
+    storage: str | None,
+    study: str | None = None,
 ) -> Path:
     """Validate the sweep file, make its directory and study; the sweep directory."""
-    import dataclasses
-
-    from surgtui.fileio import write_json_atomic
-    from surgtui.sweeps import study as st
     from surgtui.sweeps.spec import load_sweep
-    from surgtui.sweeps.store import BASE_TOML, STUDY_DB, SWEEP_JSON, new_sweep_dir, safe_name
+    from surgtui.sweeps.store import create_sweep_dir
 
-    spec = load_sweep(file, overrides)
-    if parallel is not None:
-        if parallel < 1:
-            raise UserError(f"--parallel {parallel}: expected at least 1")
-        spec = dataclasses.replace(spec, parallel=parallel)
-    sweep_dir = new_sweep_dir(runs_dir, safe_name(spec.name))
-    shutil.copyfile(spec.experiment, sweep_dir / BASE_TOML)
-    url = storage or f"sqlite:///{(sweep_dir / STUDY_DB).resolve()}"
-    try:
-        st.open_study(spec, url, sweep_dir.name, create=True)
-    except Exception as exc:  # a bad URL or an unreachable database: Optuna's and SQLAlchemy's errors
-        shutil.rmtree(sweep_dir, ignore_errors=True)
-        raise UserError(f"--storage {url}: cannot create the study ({exc})") from None
-    info = {
-        "spec": spec.to_dict(),
-        "storage": url,
-        "study": sweep_dir.name,
-        "runs_dir": str(runs_dir.resolve()),
-    }
-    write_json_atomic(sweep_dir / SWEEP_JSON, {**info, "overrides": overrides, "created": time.time()})
-    return sweep_dir
+    return create_sweep_dir(
+        with_parallel(load_sweep(file, overrides), parallel), runs_dir, overrides, storage, study
+    )
+
+
+def with_parallel(spec: SweepSpec, parallel: int | None) -> SweepSpec:
+    """The spec with `--parallel` applied (None: as the spec says)."""
+    if parallel is None:
+        return spec
+    if parallel < 1:
+        raise UserError(f"--parallel {parallel}: expected at least 1")
+    return dataclasses.replace(spec, parallel=parallel)
 
 
 def follow_sweep(sweep_dir: Path, proc: subprocess.Popen | None) -> int:
@@ -98,24 +76,27 @@ def print_sweep(sweep_dir: Path, as_json: bool = False) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from surgtui.cli.ablate import ablation_dicts, print_ablation
     from surgtui.runs.metrics import METRIC_LABELS
     from surgtui.sweeps.store import Sweep
     from surgtui.sweeps.table import sweep_rows
 
     spec, rows = sweep_rows(sweep_dir)
     sweep = Sweep.load(sweep_dir)
+    runs_dir = Path(sweep.info["runs_dir"])
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "id": sweep.id,
-                    "state": sweep.state,
-                    "metric": spec.metric,
-                    "configs": [r.to_dict() for r in rows],
-                },
-                indent=2,
-            )
-        )
+        out = {
+            "id": sweep.id,
+            "state": sweep.state,
+            "metric": spec.metric,
+            "configs": [r.to_dict() for r in rows],
+        }
+        if spec.arms:
+            out["arms"] = ablation_dicts(spec, rows, runs_dir)
+        typer.echo(json.dumps(out, indent=2))
+        return
+    if spec.arms:
+        print_ablation(f"ablation {sweep.id} ({sweep.state}) of {spec.experiment.name}", spec, rows, runs_dir)
         return
     label = METRIC_LABELS.get(spec.metric, spec.metric)
     table = Table(
@@ -159,12 +140,17 @@ def sweep_command(
         "--storage",
         help="Optuna storage URL (postgresql://...) for the study [default: SQLite in the sweep directory].",
     ),
+    study: str | None = typer.Option(
+        None,
+        "--study",
+        help="Join (or start) the study of this name in --storage: schedulers on several machines share it.",
+    ),
     json_: bool = typer.Option(False, "--json", help="show: print the table as JSON."),
     runs_dir: Path | None = typer.Option(None, "--runs-dir", help="Runs directory (default: ./runs)."),
 ) -> None:
     """Run a hyper-parameter sweep (Optuna) from a sweep file, or show, stop or resume one."""
     from surgtui.runs.store import default_runs_dir
-    from surgtui.sweeps.store import Sweep, resolve_sweep, scheduler_alive
+    from surgtui.sweeps.store import Sweep, resolve_sweep, scheduler_alive, start_scheduler, stop_sweep
 
     rd = runs_dir or default_runs_dir()
     if target in ACTIONS:
@@ -174,10 +160,8 @@ def sweep_command(
         if target == "show":
             print_sweep(sweep.path, json_)
         elif target == "stop":
-            pid = sweep.status.get("pid")
-            if not scheduler_alive(sweep.path) or not pid:
+            if not stop_sweep(sweep.path):
                 raise UserError(f"sweep {sweep.id} is not running ({sweep.state})")
-            os.kill(int(pid), signal.SIGINT)
             typer.echo(f"stopping {sweep.id}")
         else:
             if scheduler_alive(sweep.path):
@@ -188,7 +172,7 @@ def sweep_command(
                 return
             raise typer.Exit(follow_sweep(sweep.path, proc))
         return
-    sweep_dir = create_sweep(Path(target), set_, parallel, rd, storage)
+    sweep_dir = create_sweep(Path(target), set_, parallel, rd, storage, study)
     proc = start_scheduler(sweep_dir)
     if detach:
         typer.echo(sweep_dir.name)
@@ -211,7 +195,11 @@ def sweeps_command(
 
     table = Table("id", "state", "sampler", "configs done", "pruned", "failed", "best mean")
     for s in list_sweeps(runs_dir or default_runs_dir()):
-        spec, rows = sweep_rows(s.path)
+        try:
+            spec, rows = sweep_rows(s.path)
+        except UserError as exc:  # one damaged sweep directory: say so in its row, list the others
+            table.add_row(s.id, s.state, "", "", "", "", f"cannot read: {exc}")
+            continue
         done = sum(all(m[0] in ("finished", "pruned", "failed") for m in r.members.values()) for r in rows)
         best = next((r for r in rows if r.best), None)
         label = METRIC_LABELS.get(spec.metric, spec.metric)

@@ -103,6 +103,8 @@ def print_show(run_dir: Path) -> None:
     )
     if meta.get("wandb_url") or meta.get("wandb_dir"):
         console.print(f"W&B: {meta.get('wandb_url') or meta.get('wandb_dir')}")
+    if run.tags:
+        console.print("tags: " + escape("  ".join(f"{k}={v}" for k, v in run.tags.items())))
     hp = s.get("hparams") or {}
     if hp:
         console.print("hparams: " + "  ".join(f"{k}={v}" for k, v in hp.items()))

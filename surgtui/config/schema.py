@@ -40,6 +40,9 @@ class ModelConfig(Section):
     neck_width: int = Field(128, ge=16, le=1024)
     neck_depth: int = Field(1, ge=1, le=6)
     autoanchor: bool = True
+    # BatchNorm of the neck and heads: the seed's settings (torch's defaults are 0.1 and 1e-5)
+    bn_momentum: float = Field(0.03, gt=0, le=1)
+    bn_eps: float = Field(1e-4, gt=0, le=0.1)
     init_from: str = ""  # a run (id, prefix, latest) or a checkpoint: start from its weights
 
     @field_validator("img_size")
@@ -110,11 +113,43 @@ class TrainConfig(Section):
     val_every: int = Field(1, ge=1)
     max_bad_steps: int = Field(5, ge=1)
     patience: int = Field(0, ge=0, le=100_000)  # epochs without a better best metric, then stop; 0: off
+    nodes: int = Field(1, ge=1, le=4096)  # machines; each runs `surgtui run` with its own node_rank
+    node_rank: int = Field(0, ge=0)  # this machine's; node 0 validates, checkpoints and holds the metrics
+    rdzv_endpoint: str = Field("", validate_default=True)  # HOST:PORT of node 0, where the nodes meet
 
     @field_validator("device")
     @classmethod
     def _device(cls, v: str) -> str:
         parse_device(v)  # ValueError names the allowed values
+        return v
+
+    @field_validator("node_rank")
+    @classmethod
+    def _node_rank_below_nodes(cls, v: int, info: Any) -> int:
+        nodes = info.data.get("nodes")  # absent when nodes itself was invalid
+        if nodes is not None and v >= nodes:
+            raise ValueError(f"must be below train.nodes = {nodes} (0 to {nodes - 1}), got {v}")
+        return v
+
+    @field_validator("rdzv_endpoint")
+    @classmethod
+    def _host_and_port(cls, v: str, info: Any) -> str:
+        expected = 'expected HOST:PORT of node 0 with a port 1-65535, e.g. "10.0.0.1:29500"'
+        if not v:
+            nodes = info.data.get("nodes") or 1
+            if nodes > 1:
+                raise ValueError(f"required when train.nodes = {nodes}: {expected}")
+            return v
+        host, _, port = v.rpartition(":")
+        host = host.removeprefix("[").removesuffix("]")  # IPv6: [fe80::1]:29500
+        if (
+            not host
+            or any(c.isspace() or c in "/[]" for c in host)
+            or not (port.isascii() and port.isdigit())
+        ):
+            raise ValueError(f"{expected}, got {v!r}")
+        if not 1 <= int(port) <= 65535:
+            raise ValueError(f"{expected}, got port {port}")
         return v
 
 

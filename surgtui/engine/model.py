@@ -35,19 +35,17 @@ BACKBONE_CHANNELS: dict[str, tuple[int, int, int]] = {
 }
 # Classifier weights in torchvision state dicts: not part of the detector.
 _CLASSIFIER_PREFIXES = ("fc.", "classifier.")
-BN_MOMENTUM = 0.03  # the seed's head BN settings (YOLOv5's)
-BN_EPS = 1e-4
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class ConvBNAct(nn.Sequential):
-    """Conv (no bias: BN's shift replaces it) + BN + SiLU."""
+    """Conv (no bias: BN's shift replaces it) + BN + SiLU; BN's momentum and eps are set by `Detector`."""
 
     def __init__(self, c_in: int, c_out: int, k: int = 1, s: int = 1) -> None:
         super().__init__(
             nn.Conv2d(c_in, c_out, k, s, k // 2, bias=False),
-            nn.BatchNorm2d(c_out, eps=BN_EPS, momentum=BN_MOMENTUM),
+            nn.BatchNorm2d(c_out),
             nn.SiLU(inplace=True),
         )
 
@@ -164,6 +162,9 @@ class Detector(nn.Module):
         self.backbone = build_trunk(cfg.backbone, cfg.pretrained)
         self.neck = PANNeck(BACKBONE_CHANNELS[cfg.backbone], cfg.neck_width, cfg.neck_depth)
         self.heads = nn.ModuleList(nn.Conv2d(cfg.neck_width, self.na * self.no, 1) for _ in STRIDES)
+        for m in self.neck.modules():  # the seed's head BN settings (model.bn_momentum, model.bn_eps)
+            if isinstance(m, nn.BatchNorm2d):
+                m.momentum, m.eps = cfg.bn_momentum, cfg.bn_eps
         self._init_head_biases()
         self._grids: dict[tuple[int, int, torch.device], torch.Tensor] = {}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import signal
@@ -98,6 +99,11 @@ class Dist:
     def active(self) -> bool:
         return self.world_size > 1
 
+    @property
+    def node_lead(self) -> bool:
+        """The first rank on its machine: it writes that machine's run directory (rank 0's is node 0's)."""
+        return self.local_rank == 0
+
     def init(self, device: torch.device) -> None:
         if self.active and not torch.distributed.is_initialized():
             torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
@@ -114,6 +120,22 @@ class Dist:
         if self.active:
             torch.distributed.barrier()
 
+    def from_rank0(self, obj: Any) -> Any:
+        """Rank 0's `obj` on every rank (pickled; tensors in it must be on the CPU)."""
+        if not self.active:
+            return obj
+        box = [obj]
+        torch.distributed.broadcast_object_list(box, 0)
+        return box[0]
+
+    def gather(self, obj: Any) -> list[Any]:
+        """Every rank's `obj`, in rank order, on every rank."""
+        if not self.active:
+            return [obj]
+        out: list[Any] = [None] * self.world_size
+        torch.distributed.all_gather_object(out, obj)
+        return out
+
     def same_parameters(self, model: torch.nn.Module) -> bool:
         """Whether every rank holds rank 0's parameters exactly (DDP keeps them in lockstep)."""
         flat = torch.cat([p.detach().reshape(-1).float().cpu() for p in model.parameters()])
@@ -124,6 +146,14 @@ class Dist:
     def close(self) -> None:
         if self.active and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
+
+
+def parameter_digest(model: torch.nn.Module) -> str:
+    """A short hash of the parameters' bytes: equal on two ranks exactly when their weights are."""
+    h = hashlib.sha256()
+    for p in model.parameters():
+        h.update(p.detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def die_with_parent() -> None:

@@ -12,6 +12,7 @@ import errno
 import math
 import os
 import signal
+import socket
 import sys
 import time
 import traceback
@@ -38,7 +39,14 @@ from surgtui.engine.evaluate import evaluate
 from surgtui.engine.loss import COMPONENTS, DetectionLoss, targets_to_tensor
 from surgtui.engine.model import Detector, build_model
 from surgtui.engine.optim import ModelEMA, backbone_lr_mult, build_optimizer, group_lrs
-from surgtui.engine.runtime import Dist, StopFlag, die_with_parent, resolve_device, seed_everything
+from surgtui.engine.runtime import (
+    Dist,
+    StopFlag,
+    die_with_parent,
+    parameter_digest,
+    resolve_device,
+    seed_everything,
+)
 from surgtui.engine.sampler import EpochSampler
 from surgtui.engine.schedule import apply_lr
 from surgtui.errors import ExitCode, UserError, exit_code_for, one_line
@@ -57,13 +65,40 @@ class _TooManyBadSteps(Exception):
 
 
 class _NoEvents:
-    """Stands in for the EventWriter on DDP ranks other than 0."""
+    """Stands in for the EventWriter on the ranks after the first of each machine."""
 
     def __getattr__(self, name: str) -> Any:
         return lambda *a, **k: None
 
 
 _lock_fd: int | None = None  # the run's engine lock, held by the main process only
+
+# Keys the nodes of one run may set apart: this machine's paths, devices and role, and what rank 0 alone uses.
+PER_NODE_KEYS = (
+    "name",
+    "description",
+    "train.node_rank",
+    "train.rdzv_endpoint",
+    "train.device",
+    "train.workers",
+    "data.source",
+    "data.cache_dir",
+    "model.init_from",
+    "logging.*",
+)
+
+
+def _per_node(key: str) -> bool:
+    return key in PER_NODE_KEYS or f"{key.split('.')[0]}.*" in PER_NODE_KEYS
+
+
+def _changes(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """`key old -> new` for every flattened key whose value differs."""
+    return ", ".join(
+        f"{k} {old.get(k)!r} -> {new.get(k)!r}"
+        for k in sorted(old.keys() | new.keys())
+        if old.get(k) != new.get(k)
+    )
 
 
 def _quiet_worker(worker_id: int) -> None:
@@ -143,11 +178,11 @@ class Trainer:
         t = exp.train
         self.dist = dist or Dist()
         self.rank, self.world_size = self.dist.rank, self.dist.world_size
-        if t.devices > 1 and not self.dist.active:
+        if (t.devices > 1 or t.nodes > 1) and not self.dist.active:
             events.log(
                 "warning",
-                f"train.devices = {t.devices} but the engine was not started under torchrun "
-                "(use `surgtui run`): training in one process",
+                f"train.devices = {t.devices}, train.nodes = {t.nodes} but the engine was not started "
+                "under torchrun (use `surgtui run`): training in one process",
             )
         self.device = resolve_device(t.device, "train.device", self.dist.local_rank)
         self.dist.init(self.device)
@@ -159,6 +194,8 @@ class Trainer:
         train_ds, val_ds = build_datasets(exp, lambda message: self._notes.append(("info", message)))
         if len(train_ds) == 0:
             raise UserError(f"data.source = {exp.data.source!r}: the training split is empty")
+        if t.nodes > 1 and self.dist.active:
+            self._meet_nodes(len(train_ds))
         seed_everything(t.seed)  # same seed on every rank: identical initial weights
         self.model: Detector = build_model(exp.model).to(self.device)
         if exp.model.init_from and not resume:  # a resumed run has these weights trained further
@@ -222,6 +259,32 @@ class Trainer:
         self.bad_steps = 0  # non-finite steps in a row
         if resume:
             self._resume()
+
+    def _meet_nodes(self, train_images: int) -> None:
+        """The nodes say who they are; one whose experiment differs from node 0's fails every rank alike."""
+        t = self.exp.train
+        shared = {k: v for k, v in flatten(self.exp.to_dict()).items() if not _per_node(k)}
+        shared["(training images)"] = train_images  # another copy of the data: other steps per epoch
+        mine = {"node": t.node_rank, "host": socket.gethostname(), "run": self.run_dir.name, "config": shared}
+        nodes = {peer["node"]: peer for peer in self.dist.gather(mine)}
+        first = nodes[0]  # always there: node 0 hosts the rendezvous
+        for node, peer in sorted(nodes.items()):
+            if changed := _changes(first["config"], peer["config"]):
+                raise UserError(
+                    f"node {node}'s experiment differs from node 0's ({changed}); every node must train "
+                    f"the same one (only {', '.join(PER_NODE_KEYS)} may differ)"
+                )
+        if t.node_rank == 0:
+            who = ", ".join(f"node {n} {p['host']} run {p['run']}" for n, p in sorted(nodes.items()))
+            self._notes.append(("info", f"{t.nodes} nodes x {t.devices} devices: {who}"))
+        else:
+            self._notes.append(
+                (
+                    "info",
+                    f"node {t.node_rank} of {t.nodes}: validation, checkpoints and metrics are in node 0's "
+                    f"run {first['run']} on {first['host']}",
+                )
+            )
 
     def _init_from(self, path: Path) -> None:
         """Start from another run's weights (`model.init_from`): the model only; optimizer and schedule start anew."""
@@ -293,11 +356,32 @@ class Trainer:
             return best  # last.pt damaged: best.pt is a whole state too
         return best if best_step > last_step else last
 
+    def _checkpoint_to_resume(self) -> tuple[Path, dict[str, Any]]:
+        """Rank 0 reads the newest checkpoint and the other ranks get it from rank 0: on other
+        machines they cannot read node 0's run directory, and need no copy of it."""
+        sent: tuple[Path | None, dict[str, Any] | None, str] = (None, None, "")
+        error: Exception | None = None
+        if self.rank == 0:
+            try:
+                path = self._newest_checkpoint()
+                if not path.is_file():
+                    raise UserError(f"--resume: no checkpoint to resume from at {path}")
+                # On the CPU: picklable to the other ranks, and load_state_dict moves it where it belongs.
+                sent = (path, load_checkpoint(path, "cpu"), "")
+            except Exception as exc:
+                if not self.dist.active:
+                    raise
+                sent, error = (None, None, one_line(exc)), exc  # the other ranks must not wait for it
+        path, ck, failed = self.dist.from_rank0(sent)
+        if error is not None:
+            raise error
+        if failed:
+            raise UserError(f"{failed} (on node 0)")
+        assert path is not None and ck is not None
+        return path, ck
+
     def _resume(self) -> None:
-        path = self._newest_checkpoint()
-        if not path.is_file():
-            raise UserError(f"--resume: no checkpoint to resume from at {path}")
-        ck = load_checkpoint(path, self.device)
+        path, ck = self._checkpoint_to_resume()
         if path.name != LAST_WEIGHTS:
             self._notes.append(
                 (
@@ -316,13 +400,10 @@ class Trainer:
         # Resumed from best.pt: last.pt holds the newest state from here on, even with no epoch left.
         if path.name != LAST_WEIGHTS and self.rank == 0:
             save_checkpoint(self.weights / LAST_WEIGHTS, ck)
-        if ck["config"] != self.exp.to_dict():
-            old, new = flatten(ck["config"]), flatten(self.exp.to_dict())
-            changed = ", ".join(
-                f"{k} {old.get(k)!r} -> {new.get(k)!r}"
-                for k in sorted(old.keys() | new.keys())
-                if old.get(k) != new.get(k)
-            )
+        old, new = flatten(ck["config"]), flatten(self.exp.to_dict())
+        if self.exp.train.node_rank > 0:  # the checkpoint is node 0's: its own keys are not a change
+            old.update({k: v for k, v in new.items() if _per_node(k)})
+        if changed := _changes(old, new):
             self.events.log(
                 "warning",
                 f"{CONFIG_FILE} differs from the checkpoint's config ({changed}); using {CONFIG_FILE}",
@@ -388,7 +469,8 @@ class Trainer:
             why = f"{self.stop.signal_name or 'stop'} received"
             with contextlib.suppress(OSError):  # a sweep's pruner says why it stopped this run
                 why = (self.run_dir / STOP_REASON_FILE).read_text(encoding="utf-8").strip() or why
-            return "stopped", f"{why}; {LAST_WEIGHTS} saved at step {self.step}"
+            saved = "saved" if self.rank == 0 else "saved by node 0"
+            return "stopped", f"{why}; {LAST_WEIGHTS} {saved} at step {self.step}"
         return "finished", ""  # the contract: reason is empty when finished (but for an early stop)
 
     def _early_stop(self, epoch: int) -> str | None:
@@ -417,6 +499,8 @@ class Trainer:
             "info" if same else "error",
             f"DDP: parameters {'identical' if same else 'DIFFER'} on all {self.world_size} ranks",
         )
+        # This rank's own hash: each machine's run records it, so two nodes' runs can be compared.
+        self.events.log("info", f"DDP: parameter digest {parameter_digest(self.model)} on rank {self.rank}")
 
     def train_epoch(self, epoch: int, skip: int) -> tuple[int, dict[str, float]]:
         """Train one epoch from batch `skip`; returns (batches done, mean loss components).
@@ -529,7 +613,11 @@ def run(
     if not (run_dir / CONFIG_FILE).is_file():  # no run here: nowhere to write events either
         _say(f"error: {run_dir}: not a run directory (no {CONFIG_FILE})")
         return ExitCode.USAGE
-    is_main = int(os.environ.get("RANK", 0)) == 0
+    dist = Dist()
+    is_main = dist.rank == 0  # node 0's first rank: validation, checkpoints, W&B
+    # Each machine's first rank writes its run's events; on nodes > 0 that is all but validation and
+    # checkpoints, which only rank 0 makes (docs/engine.md, "Several machines").
+    writes_events = dist.node_lead
     if not os.environ.get("TORCHELASTIC_RUN_ID"):  # under torchrun the agent holds the lock for all ranks
         _lock_fd = take_engine_lock(run_dir)
         if _lock_fd is None:  # before any write: the engine that holds it owns the stream
@@ -537,10 +625,10 @@ def run(
                 f"error: run {run_dir.name} is already being trained by another engine; not starting a second"
             )
             return ExitCode.USAGE
-    if is_main:
+    if writes_events:
         remove_stale_temps(run_dir / WEIGHTS_DIR)  # a killed save's temp file (up to the model's size)
         (run_dir / STOP_REASON_FILE).unlink(missing_ok=True)  # an earlier stop's: this attempt has its own
-    events: Any = EventWriter(run_dir) if is_main else _NoEvents()
+    events: Any = EventWriter(run_dir) if writes_events else _NoEvents()
     trainer: Trainer | None = None
 
     def end(status: str, reason: str, code: int) -> int:
@@ -551,7 +639,6 @@ def run(
             _say(f"error: could not record the run's end ({status}: {reason}): {one_line(exc)}")
         return code
 
-    dist = Dist()
     die_with_parent()
     try:
         with StopFlag(patient=dist.active, pending=early_signals) as stop:

@@ -1,7 +1,7 @@
 """`surgtui resume RUN --set KEY=VALUE`: the keys a run may change when it goes on, and changing them.
 
 A run's weights, optimizer state and data order were made by its config; only keys that leave them
-meaningful may change (more epochs, patience, how often to validate or log, where to run).
+meaningful may change (more epochs, patience, how often to validate or log, where to run or meet).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ RESUME_KEYS: tuple[str, ...] = (
     "train.max_bad_steps",
     "train.workers",
     "train.device",
+    "train.rdzv_endpoint",
     "logging.log_every",
 )
 

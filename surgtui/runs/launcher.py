@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,26 +29,63 @@ if TYPE_CHECKING:
 LOCK_WAIT_S = 3.0
 
 
-def engine_command(run_dir: Path, devices: int = 1, resume: bool = False) -> list[str]:
+@dataclass(frozen=True)
+class Topology:
+    """Where a run trains: `devices` processes on each of `nodes` machines, this one being `node_rank`."""
+
+    devices: int = 1
+    nodes: int = 1
+    node_rank: int = 0
+    rdzv_endpoint: str = ""  # HOST:PORT of node 0 when nodes > 1
+
+    @classmethod
+    def of(cls, run_dir: Path) -> Topology:
+        """The run's frozen `train` settings (what the launcher and `resume` need)."""
+        with open(run_dir / CONFIG_FILE, "rb") as fh:
+            train = tomllib.load(fh).get("train", {})
+        return cls(
+            int(train.get("devices", 1)),
+            int(train.get("nodes", 1)),
+            int(train.get("node_rank", 0)),
+            str(train.get("rdzv_endpoint", "")),
+        )
+
+
+def engine_command(run_dir: Path, devices: int | Topology = 1, resume: bool = False) -> list[str]:
+    """The engine's command line: one process, or torchrun for several devices or machines."""
+    topo = devices if isinstance(devices, Topology) else Topology(devices)
     args = [str(run_dir)] + (["--resume"] if resume else [])
-    if devices > 1:
-        # torchrun as a module: no reliance on a `torchrun` script being on PATH.
-        return [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            f"--nproc_per_node={devices}",
-            "-m",
-            "surgtui.engine",
-            *args,
+    if topo.devices == 1 and topo.nodes == 1:
+        return [sys.executable, "-m", "surgtui.engine", *args]
+    if topo.nodes == 1:
+        where = ["--standalone"]
+    else:
+        # The static rendezvous: torchrun's c10d one ignores --node_rank (it orders nodes by host name),
+        # and node 0 must hold rank 0, the one that validates and checkpoints. Node 0 hosts the store.
+        # The id only has to agree: one job at a time meets at an endpoint, and the engine checks the configs.
+        where = [
+            f"--nnodes={topo.nodes}",
+            f"--node_rank={topo.node_rank}",
+            "--rdzv_backend=static",
+            f"--rdzv_endpoint={topo.rdzv_endpoint}",
+            "--rdzv_id=surgtui",
         ]
-    return [sys.executable, "-m", "surgtui.engine", *args]
+    # torchrun as a module: no reliance on a `torchrun` script being on PATH.
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        *where,
+        f"--nproc_per_node={topo.devices}",
+        "-m",
+        "surgtui.engine",
+        *args,
+    ]
 
 
-def _devices_of(run_dir: Path) -> int:
-    with open(run_dir / CONFIG_FILE, "rb") as fh:
-        return int(tomllib.load(fh).get("train", {}).get("devices", 1))
+def _devices_of(run_dir: Path) -> Topology:
+    """What start_engine passes to engine_command."""
+    return Topology.of(run_dir)
 
 
 def start_engine(run_dir: str | Path, resume: bool = False) -> subprocess.Popen:

@@ -14,3 +14,4 @@ EVENTS_FILE = "events.jsonl"
 SUMMARY_FILE = "summary.json"
 # Why whoever signalled a stop stopped the run (a sweep's pruner); the engine puts it in run_end's reason.
 STOP_REASON_FILE = "stop_reason"
+TAGS_FILE = "tags.json"  # key -> value labels: a sweep's members get theirs, `surgtui tag` adds more

@@ -39,23 +39,31 @@ def pid_alive(pid: int | None, start: str | None = None) -> bool:
     return True
 
 
-def acquire_engine_lock(run_dir: Path, wait_s: float = 0.5) -> int | None:
-    """Take the run's engine lock: an open fd holding it, or None when another engine holds it.
+def lock_file(path: Path, wait_s: float = 0.0) -> int | None:
+    """An open fd holding an exclusive flock on `path`, or None when another process holds it past `wait_s`.
 
-    The lock lives as long as any process holds the fd (the launcher passes it to the
-    engine), and the kernel drops it when that process dies, however it dies.
+    The lock lives as long as any process holds the fd, and the kernel drops it when that process dies,
+    however it dies.
     """
-    fd = os.open(run_dir / ENGINE_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     deadline = time.monotonic() + wait_s
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return fd
         except BlockingIOError:
-            if time.monotonic() >= deadline:  # a status probe holds it for microseconds; an engine for good
+            if time.monotonic() >= deadline:
                 os.close(fd)
                 return None
             time.sleep(0.02)
+
+
+def acquire_engine_lock(run_dir: Path, wait_s: float = 0.5) -> int | None:
+    """Take the run's engine lock (the launcher passes the fd to the engine); None when another engine holds it.
+
+    The default wait covers a status probe, which holds it for microseconds; an engine holds it for good.
+    """
+    return lock_file(run_dir / ENGINE_LOCK, wait_s)
 
 
 def take_engine_lock(run_dir: Path) -> int | None:
@@ -79,7 +87,8 @@ def take_engine_lock(run_dir: Path) -> int | None:
 
 
 def write_lock_owner(fd: int, pid: int) -> None:
-    """Record the engine's pid in the lock file: `stop` finds it even when run.json is unreadable."""
+    """Record the lock holder's pid in the lock file: `stop` finds the engine even when run.json is
+    unreadable, `sweep stop` the scheduler that holds the lock now."""
     data = json.dumps({"pid": pid, "pgid": pid, "proc_start": proc_start_time(pid)}).encode()
     os.ftruncate(fd, 0)
     os.pwrite(fd, data, 0)

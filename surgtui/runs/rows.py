@@ -87,6 +87,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("focal", "focal", _hp("focal")),
     Column("label_smoothing", "smooth", _hp("label_smoothing"), _g, True),
     Column("duration", "duration", lambda r: r.summary.get("duration_s") or _elapsed(r), fmt_duration, True),
+    Column("tags", "tags", lambda r: " ".join(f"{k}={v}" for k, v in r.tags.items()) or None),
 )
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
 

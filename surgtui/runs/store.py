@@ -18,7 +18,7 @@ from typing import Any
 from surgtui.errors import UserError
 from surgtui.fileio import write_json_atomic
 from surgtui.runs.events import EventVersionError, read_events
-from surgtui.runs.layout import CONFIG_FILE, ENGINE_LOCK, EVENTS_FILE, RUN_JSON, SUMMARY_FILE
+from surgtui.runs.layout import CONFIG_FILE, ENGINE_LOCK, EVENTS_FILE, RUN_JSON, SUMMARY_FILE, TAGS_FILE
 from surgtui.runs.lock import engine_running, engine_started
 from surgtui.runs.summary import Summary
 
@@ -89,6 +89,11 @@ def read_json(path: Path) -> dict[str, Any]:
         return {}
 
 
+def read_tags(run_dir: Path) -> dict[str, str]:
+    """The run's tags (`tags.json`): key -> value, both strings."""
+    return {str(k): str(v) for k, v in read_json(run_dir / TAGS_FILE).items()}
+
+
 def update_run_json(run_dir: Path, **fields: Any) -> dict[str, Any]:
     data = read_json(run_dir / RUN_JSON)
     data.update(fields)
@@ -122,6 +127,10 @@ class Run:
     @property
     def alive(self) -> bool:
         return engine_running(self.path, self.meta)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return read_tags(self.path)
 
     @property
     def pgid(self) -> int | None:

@@ -10,14 +10,11 @@ members still training are watched again.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,9 +29,11 @@ from surgtui.runs.launcher import launch_run, signal_run, start_engine
 from surgtui.runs.layout import CONFIG_FILE, STOP_REASON_FILE
 from surgtui.runs.metrics import METRIC_LABELS
 from surgtui.runs.store import Run, read_json
+from surgtui.runs.tags import set_tags
 from surgtui.sweeps import study as st
+from surgtui.sweeps.gpus import free_gpu, on_gpu, visible_gpus
 from surgtui.sweeps.spec import SweepSpec
-from surgtui.sweeps.store import BASE_TOML, MEMBER_JSON, SWEEP_JSON, lock_sweep, set_status
+from surgtui.sweeps.store import BASE_TOML, MEMBER_JSON, SWEEP_JSON, claim_sweep, set_status
 
 POLL_S = 0.5
 
@@ -60,9 +59,12 @@ class Scheduler:
         self.spec = SweepSpec.from_dict(info["spec"])
         self.runs_dir = Path(info["runs_dir"])
         self.study = st.open_study(self.spec, info["storage"], info["study"])
+        # Schedulers on several machines may share the study: each runs and adopts only its own members.
+        self.owner = info.get("owner", sweep_dir.name)
+        self.shared = bool(info.get("shared"))
         self.running: dict[int, Member] = {}  # trial number -> member
         self.stop_requested = False
-        self.gpus = _visible_gpus()
+        self.gpus = visible_gpus()
 
     # ---- members ---------------------------------------------------------------------------
 
@@ -74,7 +76,7 @@ class Scheduler:
         ]
         resolved = load_experiment(self.dir / BASE_TOML, overrides, env={})
         env_gpu = self._free_gpu() if resolved.experiment.train.device != "cpu" else None
-        with _on_gpu(env_gpu):
+        with on_gpu(env_gpu):
             run_dir, proc = launch_run(resolved.experiment, resolved.to_toml(), self.runs_dir, str(BASE_TOML))
         member = {
             "sweep": self.dir.name,
@@ -84,6 +86,7 @@ class Scheduler:
             "params": trial.params,
         }
         write_json_atomic(run_dir / MEMBER_JSON, member)
+        set_tags(run_dir, {"sweep": self.dir.name, "config": config, "seed": seed, **trial.params})
         trial.set_user_attr(st.RUN_ATTR, run_dir.name)
         self.running[trial.number] = Member(trial, run_dir, proc, gpu=env_gpu)
         _log(
@@ -92,12 +95,7 @@ class Scheduler:
         )
 
     def _free_gpu(self) -> str | None:
-        """A GPU no running member has (members share one only when there are more members than GPUs)."""
-        if not self.gpus:
-            return None
-        taken = [m.gpu for m in self.running.values()]
-        free = [g for g in self.gpus if g not in taken]
-        return free[0] if free else min(self.gpus, key=taken.count)
+        return free_gpu(self.gpus, [m.gpu for m in self.running.values()])
 
     def _watch(self, m: Member, vals: list[dict]) -> None:
         """Report val epochs not reported yet; stop the member when the pruner says so."""
@@ -147,7 +145,11 @@ class Scheduler:
     def _adopt(self) -> None:
         """After a restart: watch members still training, resume stopped or crashed ones, launch unlaunched ones."""
         for t in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            owner = t.user_attrs.get(st.OWNER_ATTR)
+            if owner != self.owner and (owner is not None or self.shared):
+                continue  # another machine's member
             trial = optuna.Trial(self.study, t._trial_id)
+            trial.set_user_attr(st.OWNER_ATTR, self.owner)
             run_id = t.user_attrs.get(st.RUN_ATTR) or self._orphan(
                 t.user_attrs[st.CONFIG_ATTR], t.user_attrs[st.SEED_ATTR]
             )
@@ -161,7 +163,7 @@ class Scheduler:
             if not run.alive and run.status in ("stopped", "crashed"):
                 device = load_frozen(run_dir / CONFIG_FILE).train.device
                 member.gpu = self._free_gpu() if device != "cpu" else None
-                with _on_gpu(member.gpu):
+                with on_gpu(member.gpu):
                     member.proc = start_engine(run_dir, resume=True)
                 _log(f"resumed {run_id}" + (f" on GPU {member.gpu}" if member.gpu else ""))
             self.running[t.number] = member
@@ -194,6 +196,7 @@ class Scheduler:
                     trial = st.next_trial(self.study, self.spec, st.configs_made(self.study))
                     if trial is None:
                         break
+                    trial.set_user_attr(st.OWNER_ATTR, self.owner)
                     self._launch(trial)
                 if not self.running:
                     return "finished"
@@ -207,41 +210,11 @@ class Scheduler:
                 signal_run(Run.load(m.run_dir), signal.SIGINT)
 
 
-@contextlib.contextmanager
-def _on_gpu(gpu: str | None) -> Iterator[None]:
-    """Processes started inside see only `gpu` (all GPUs when None)."""
-    saved = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if gpu is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
-    try:
-        yield
-    finally:
-        if gpu is not None:
-            if saved is None:
-                os.environ.pop("CUDA_VISIBLE_DEVICES", None)
-            else:
-                os.environ["CUDA_VISIBLE_DEVICES"] = saved
-
-
-def _visible_gpus() -> list[str]:
-    """The GPUs members may be given: CUDA_VISIBLE_DEVICES, else what nvidia-smi lists; none on a CPU box."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return [g for g in visible.split(",") if g.strip()]
-    try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
-
-
 def main(argv: list[str] | None = None) -> int:
     sweep_dir = Path((argv or sys.argv[1:])[0])
-    lock = lock_sweep(sweep_dir)
-    if lock is None:
+    if claim_sweep(sweep_dir) is None:
         print(f"error: sweep {sweep_dir.name} already has a scheduler", file=sys.stderr)
         return 2
-    set_status(sweep_dir, "running", pid=os.getpid())
     try:
         scheduler = Scheduler(sweep_dir)
         signal.signal(signal.SIGINT, scheduler.request_stop)

@@ -15,7 +15,7 @@ import math
 import numbers
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,6 +36,7 @@ DIRECTIONS: tuple[str, ...] = ("maximize", "minimize")
 PRUNERS: tuple[str, ...] = ("none", "median", "asha")
 RANGE_KINDS: tuple[str, ...] = ("uniform", "log_uniform", "int")
 SEED_KEY = "train.seed"  # set per member from sweep.seeds; never swept or fixed
+ARM_KEY = "arm"  # an ablation's one swept key: which named set of overrides (arm) a member runs
 
 # The keys of [sweep], in the order the docs list them.
 SWEEP_KEYS: tuple[str, ...] = (
@@ -98,6 +99,7 @@ class SweepSpec:
     pruner_warmup: int
     fixed: dict[str, Any]  # dotted key -> value, for every member
     space: tuple[Param, ...]  # file order
+    arms: dict[str, dict[str, Any]] = field(default_factory=dict)  # ablations: arm -> dotted key -> value
 
     def grid(self) -> list[dict[str, Any]]:
         """Every combination of choices, the first key varying slowest. Only for a space of lists."""
@@ -129,7 +131,10 @@ class SweepSpec:
             raise ValueError(f"params must give exactly the swept keys {keys}, got {list(params)}")
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-        values = {**self.fixed, **{k: params[k] for k in keys}, SEED_KEY: seed}
+        if self.arms:
+            values = {**self.fixed, **self.arms[params[ARM_KEY]], SEED_KEY: seed}
+        else:
+            values = {**self.fixed, **{k: params[k] for k in keys}, SEED_KEY: seed}
         return [f"{key}={toml_literal(value)}" for key, value in values.items()]
 
     @classmethod
@@ -149,6 +154,7 @@ class SweepSpec:
             pruner_warmup=d["pruner_warmup"],
             fixed=dict(d["fixed"]),
             space=space,
+            arms=copy.deepcopy(d.get("arms", {})),
             **plain,
         )
 
@@ -168,6 +174,7 @@ class SweepSpec:
             "pruner_warmup": self.pruner_warmup,
             "fixed": copy.deepcopy(self.fixed),
             "space": [p.to_dict() for p in self.space],
+            "arms": copy.deepcopy(self.arms),
         }
 
 
@@ -556,4 +563,40 @@ def load_sweep(path: str | Path, overrides: Sequence[str] = ()) -> SweepSpec:
         pruner_warmup=pruner_warmup,
         fixed=fixed,
         space=space,
+    )
+
+
+def arms_spec(
+    base: Path,
+    name: str,
+    arms: Mapping[str, Mapping[str, Any]],
+    seeds: Sequence[int],
+    overrides: Sequence[str] = (),
+) -> SweepSpec:
+    """A grid over named sets of overrides (an ablation's arms), each run once per seed, ranked by mAP50-95.
+
+    Checked like a sweep file: the base with `overrides` and with each arm must resolve."""
+    where = str(base)
+    fixed, origins = _fixed({}, overrides, where)
+    _check_values(base, where, fixed, origins, ())
+    base_data = read_toml(base)
+    for arm, values in arms.items():
+        detail = _refusal(base_data, base, {**fixed, **values})
+        if detail:
+            raise ConfigError(f"{where}: arm {arm}: {detail}")
+    return SweepSpec(
+        path=base.resolve(),
+        name=name,
+        experiment=base.resolve(),
+        sampler="grid",
+        trials=0,
+        seeds=tuple(seeds),
+        metric=MAP50_95,
+        direction="maximize",
+        parallel=1,
+        pruner="none",
+        pruner_warmup=0,
+        fixed=fixed,
+        space=(Param(ARM_KEY, "choice", tuple(arms)),),
+        arms={arm: dict(values) for arm, values in arms.items()},
     )

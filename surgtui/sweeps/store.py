@@ -11,16 +11,25 @@ Member runs are ordinary runs in the runs dir; each holds `sweep.json` naming it
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import os
 import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from surgtui.errors import UserError
 from surgtui.fileio import write_json_atomic
+from surgtui.runs.lock import lock_file, write_lock_owner
 from surgtui.runs.store import read_json
+from surgtui.sweeps.detach import spawn_detached
+
+if TYPE_CHECKING:
+    from surgtui.sweeps.spec import SweepSpec
 
 SWEEPS_DIR = "sweeps"
 SWEEP_JSON, BASE_TOML, STUDY_DB = "sweep.json", "base.toml", "study.db"
@@ -52,14 +61,61 @@ def new_sweep_dir(runs_dir: Path, name: str) -> Path:
     raise UserError(f"{root}: no free sweep id for {base}")
 
 
+def create_sweep_dir(
+    spec: SweepSpec,
+    runs_dir: Path,
+    overrides: list[str],
+    storage: str | None = None,
+    study: str | None = None,
+) -> Path:
+    """Make the sweep's directory and its study (or join the shared `study` in `storage`); the directory."""
+    from surgtui.sweeps.study import create_or_join
+
+    if study is not None and storage is None:
+        raise UserError(
+            f"--study {study}: a shared study lives in a database all machines reach; give --storage too"
+        )
+    sweep_dir = new_sweep_dir(runs_dir, safe_name(spec.name))
+    shutil.copyfile(spec.experiment, sweep_dir / BASE_TOML)
+    url = storage or f"sqlite:///{(sweep_dir / STUDY_DB).resolve()}"
+    try:
+        create_or_join(spec, url, study or sweep_dir.name, join=study is not None)
+    except Exception as exc:  # a bad URL or an unreachable database: Optuna's and SQLAlchemy's errors
+        shutil.rmtree(sweep_dir, ignore_errors=True)
+        if isinstance(exc, UserError):
+            raise
+        raise UserError(f"--storage {url}: cannot create the study ({exc})") from None
+    info = {
+        "spec": spec.to_dict(),
+        "storage": url,
+        "study": study or sweep_dir.name,
+        "shared": study is not None,
+        "owner": f"{socket.gethostname()}/{sweep_dir.name}",
+        "runs_dir": str(runs_dir.resolve()),
+        "overrides": overrides,
+        "created": time.time(),
+    }
+    write_json_atomic(sweep_dir / SWEEP_JSON, info)
+    return sweep_dir
+
+
+def start_scheduler(sweep_dir: Path) -> subprocess.Popen:
+    """The sweep's scheduler, detached like an engine: it outlives this terminal and SSH."""
+    return spawn_detached("surgtui.sweeps.scheduler", sweep_dir, sweep_dir / SCHEDULER_LOG)
+
+
 def lock_sweep(sweep_dir: Path) -> int | None:
     """The scheduler's lock: an fd holding it, or None when another scheduler drives this sweep."""
-    fd = os.open(sweep_dir / SCHEDULER_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
+    return lock_file(sweep_dir / SCHEDULER_LOCK)
+
+
+def claim_sweep(sweep_dir: Path) -> int | None:
+    """What a scheduler does first: take the lock, record its pid there (what `stop_sweep` signals) and
+    in status.json as `running`. The lock's fd, or None when another scheduler drives the sweep."""
+    fd = lock_sweep(sweep_dir)
+    if fd is not None:
+        write_lock_owner(fd, os.getpid())
+        set_status(sweep_dir, "running", pid=os.getpid())
     return fd
 
 
@@ -69,6 +125,19 @@ def scheduler_alive(sweep_dir: Path) -> bool:
         return True
     os.close(fd)
     return False
+
+
+def stop_sweep(sweep_dir: Path) -> bool:
+    """SIGINT to the sweep's scheduler: it stops the running members (resumable), then itself.
+    False when no scheduler drives the sweep."""
+    pid = read_json(sweep_dir / SCHEDULER_LOCK).get("pid")  # written by the scheduler holding the lock
+    if not pid or not scheduler_alive(sweep_dir):
+        return False
+    try:
+        os.kill(int(pid), signal.SIGINT)
+    except ProcessLookupError:  # it ended between the lock check and the signal
+        return False
+    return True
 
 
 def set_status(sweep_dir: Path, state: str, reason: str = "", **extra: Any) -> None:

@@ -9,14 +9,31 @@ each member's curve with the others'. Any SQLAlchemy URL Optuna accepts can hold
 from __future__ import annotations
 
 import statistics
+import time
 from collections.abc import Mapping
 from typing import Any
 
 import optuna
 
+from surgtui.errors import UserError
 from surgtui.sweeps.spec import Param, SweepSpec
 
 CONFIG_ATTR, SEED_ATTR, RUN_ATTR = "config", "seed", "run"
+OWNER_ATTR = "scheduler"  # trial attr: the sweep directory (host/id) whose scheduler runs the member
+SPEC_ATTR = "spec"  # study attr: what a scheduler joining the study must agree with
+# What two schedulers sharing one study must agree on (paths, names and parallelism are per machine).
+SHARED_SPEC_KEYS = (
+    "sampler",
+    "trials",
+    "seeds",
+    "metric",
+    "direction",
+    "pruner",
+    "pruner_warmup",
+    "fixed",
+    "space",
+    "arms",
+)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # the scheduler writes its own log
 
@@ -57,6 +74,41 @@ def open_study(spec: SweepSpec, storage: str, name: str, create: bool = False) -
     return optuna.load_study(**kwargs)
 
 
+def create_or_join(spec: SweepSpec, storage: str, name: str, join: bool) -> optuna.Study:
+    """Create the study (a grid enqueues every member now, so schedulers sharing it only pop them);
+    with `join`, an existing study of that name is joined when its spec agrees with ours."""
+    wanted = {k: v for k, v in spec.to_dict().items() if k in SHARED_SPEC_KEYS}
+    if join and name in optuna.get_all_study_names(storage):
+        return _join(spec, storage, name, wanted)
+    try:
+        study = open_study(spec, storage, name, create=True)
+    except optuna.exceptions.DuplicatedStudyError:
+        if not join:
+            raise
+        return _join(spec, storage, name, wanted)  # another machine made it a moment ago
+    study.set_user_attr(SPEC_ATTR, wanted)
+    if spec.sampler == "grid":
+        for config, params in enumerate(spec.grid()[: spec.n_configs()]):
+            enqueue_config(study, spec, config, params)
+    return study
+
+
+def _join(spec: SweepSpec, storage: str, name: str, wanted: dict[str, Any]) -> optuna.Study:
+    study = open_study(spec, storage, name)
+    for _ in range(10):  # a study made a moment ago may not have its spec yet
+        theirs = study.user_attrs.get(SPEC_ATTR, {})
+        if theirs:
+            break
+        time.sleep(0.5)
+    differ = [k for k in SHARED_SPEC_KEYS if theirs.get(k) != wanted.get(k)]
+    if differ:
+        raise UserError(
+            f"--study {name}: the shared study was started with other values of {', '.join(differ)}; "
+            "join it with the same sweep file and --set"
+        )
+    return study
+
+
 def enqueue_config(study: optuna.Study, spec: SweepSpec, config: int, params: Mapping[str, Any]) -> None:
     """One trial per seed of configuration `config`, with these parameters."""
     for seed in spec.seeds:
@@ -74,10 +126,11 @@ def next_trial(study: optuna.Study, spec: SweepSpec, configs_made: int) -> optun
             enqueue_config(study, spec, configs_made, spec.grid()[configs_made])
         else:  # ask Optuna for a configuration: its first seed, then enqueue the rest with its parameters
             trial = study.ask(distributions(spec))
-            trial.set_user_attr(CONFIG_ATTR, configs_made)
+            config = trial.number  # unique even when schedulers on several machines ask at once
+            trial.set_user_attr(CONFIG_ATTR, config)
             trial.set_user_attr(SEED_ATTR, spec.seeds[0])
             for seed in spec.seeds[1:]:
-                study.enqueue_trial(trial.params, user_attrs={CONFIG_ATTR: configs_made, SEED_ATTR: seed})
+                study.enqueue_trial(trial.params, user_attrs={CONFIG_ATTR: config, SEED_ATTR: seed})
             return trial
     return study.ask(distributions(spec))
 

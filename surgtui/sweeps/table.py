@@ -10,6 +10,7 @@ from typing import Any
 
 import optuna
 
+from surgtui.errors import UserError, one_line
 from surgtui.runs.store import read_json
 from surgtui.sweeps import study as st
 from surgtui.sweeps.spec import SweepSpec
@@ -61,10 +62,35 @@ class ConfigRow:
         }
 
 
+SQLITE = "sqlite:///"
+
+
+def sweep_problem(sweep_dir: Path, info: dict[str, Any]) -> str:
+    """Why this sweep directory cannot be read, before asking Optuna (which would make an empty SQLite
+    file where the study is missing); '' when nothing is wrong."""
+    where = sweep_dir / SWEEP_JSON
+    if not info:
+        return f"{where}: not readable as JSON"
+    missing = [k for k in ("spec", "storage", "study") if k not in info]
+    if missing:
+        return f"{where}: no {', '.join(missing)}"
+    storage = str(info["storage"])
+    if storage.startswith(SQLITE) and not Path(storage.removeprefix(SQLITE)).is_file():
+        return f"{storage.removeprefix(SQLITE)}: the sweep's study database is missing"
+    return ""
+
+
 def sweep_rows(sweep_dir: Path) -> tuple[SweepSpec, list[ConfigRow]]:
+    """The sweep's spec and its table; a UserError naming the file when the directory or study is unreadable."""
     info = read_json(sweep_dir / SWEEP_JSON)
-    spec = SweepSpec.from_dict(info["spec"])
-    study = st.open_study(spec, info["storage"], info["study"])
+    problem = sweep_problem(sweep_dir, info)
+    if problem:
+        raise UserError(problem)
+    try:
+        spec = SweepSpec.from_dict(info["spec"])
+        study = st.open_study(spec, info["storage"], info["study"])
+    except Exception as exc:  # a damaged spec, Optuna's and SQLAlchemy's errors
+        raise UserError(f"{sweep_dir}: cannot read the study: {one_line(exc)}") from None
     rows: dict[int, ConfigRow] = {}
     for t in study.get_trials(deepcopy=False):
         config = t.user_attrs.get(st.CONFIG_ATTR)

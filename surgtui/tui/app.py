@@ -3,8 +3,8 @@
 The app owns what outlives a screen: the engine processes it started (reaped so
 they leave no zombies, never killed: quitting the UI leaves runs running) and the
 screen stack. Screens post requests up (messages.py); the app answers them.
-Two modes keep their own stacks: experiments (the editor) and runs (the table);
-a monitor or comparison is pushed on top of the current one.
+Three modes keep their own stacks: experiments (the editor), runs (the table) and
+sweeps; a monitor or comparison is pushed on top of the current one.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from surgtui.errors import ConfigError, UserError
 from surgtui.runs.launcher import launch_run, signal_run, wait_exit
 from surgtui.runs.store import Run, list_runs
 from surgtui.tui import keymap
-from surgtui.tui.messages import CompareRuns, LaunchExperiment, OpenRun, StopRun
+from surgtui.tui.messages import CompareRuns, LaunchExperiment, OpenRun, StopRun, StopSweep
 from surgtui.tui.screens.choice import QuitScreen
 from surgtui.tui.screens.compare import CompareScreen
 from surgtui.tui.screens.confirm import ConfirmScreen
@@ -30,6 +30,7 @@ from surgtui.tui.screens.experiments import ExperimentsScreen
 from surgtui.tui.screens.help import HelpScreen
 from surgtui.tui.screens.monitor import MonitorScreen
 from surgtui.tui.screens.runs import RunsScreen
+from surgtui.tui.screens.sweeps import SweepsScreen
 from surgtui.tui.workers import background
 
 REAP_S = 1.0
@@ -48,6 +49,7 @@ class SurgApp(App[None]):
         self.experiments_screen: ExperimentsScreen | None = None  # holds the unsaved edits quit asks about
         self.add_mode("experiments", self._make_experiments_screen)
         self.add_mode("runs", lambda: RunsScreen(self.runs_dir))
+        self.add_mode("sweeps", lambda: SweepsScreen(self.runs_dir))
 
     def _make_experiments_screen(self) -> ExperimentsScreen:
         self.experiments_screen = ExperimentsScreen(self.experiments_dir, self.runs_dir)
@@ -125,6 +127,36 @@ class SurgApp(App[None]):
             answered,
         )
 
+    def on_stop_sweep(self, message: StopSweep) -> None:
+        sweep_dir = message.sweep_dir
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+            from surgtui.sweeps.store import stop_sweep  # lazily, as the sweeps screen reads sweeps
+
+            try:
+                sent = stop_sweep(sweep_dir)
+            except OSError as exc:  # a scheduler of another user, a sweep directory gone read-only
+                self.notify(f"{sweep_dir.name}: {exc}", severity="error", markup=False)
+                return
+            if sent:
+                self.notify(f"stopping sweep {sweep_dir.name}: its running members stop, then the scheduler")
+            else:
+                self.notify(f"sweep {sweep_dir.name} is not running", severity="warning")
+
+        self.push_screen(
+            ConfirmScreen(
+                f"Stop sweep {sweep_dir.name}?",
+                "Its scheduler stops the running members (each finishes its step, saves weights/last.pt\n"
+                "and ends 'stopped'), then itself. Finished members are kept; "
+                f"`surgtui sweep resume {sweep_dir.name}`\ncontinues it later.",
+                yes="Stop sweep",
+                no="Keep running",
+            ),
+            answered,
+        )
+
     # ------------------------------------------------------------ actions
 
     async def action_quit(self) -> None:
@@ -157,6 +189,9 @@ class SurgApp(App[None]):
     async def action_show_runs(self) -> None:
         await self._show_mode("runs")
 
+    async def action_show_sweeps(self) -> None:
+        await self._show_mode("sweeps")
+
     async def _show_mode(self, mode: str) -> None:
         """The mode's own screen: from a monitor or comparison opened in that mode too."""
         if self.current_mode != mode:
@@ -183,6 +218,7 @@ class SurgApp(App[None]):
         redundant_on = {
             "show_experiments": ExperimentsScreen,
             "show_runs": RunsScreen,
+            "show_sweeps": SweepsScreen,
             "follow_latest": RunsScreen,
         }
         return not isinstance(self.screen, redundant_on.get(action, ()))
@@ -193,6 +229,9 @@ class SurgApp(App[None]):
             "Experiments", "Edit and launch experiment files (F2)", self.action_show_experiments
         )
         yield SystemCommand("Runs", "All runs: sort, filter, mark, compare (F3)", self.action_show_runs)
+        yield SystemCommand(
+            "Sweeps", "Sweeps: configurations, mean ± std over seeds, curves (F5)", self.action_show_sweeps
+        )
         yield SystemCommand(
             "Follow latest run", "Monitor the newest running run (F4)", self.action_follow_latest
         )

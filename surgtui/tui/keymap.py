@@ -24,6 +24,7 @@ APP = [
         tooltip="Follow the newest running run (or the newest run)",
         id="app.monitor",
     ),
+    Binding("f5", "app.show_sweeps", "Sweeps", id="app.sweeps"),
     Binding(
         "ctrl+q",
         "app.quit",
@@ -92,6 +93,26 @@ RUNS = [
     Binding("f4", "follow_latest", "Monitor the newest running run", show=False, id="runs.follow_latest"),
 ]
 
+SWEEPS = [
+    # enter on a configuration opens a member too (the table's own key); the footer shows this one.
+    Binding(
+        "o",
+        "open",
+        "Open",
+        key_display="⏎/o",
+        tooltip="Follow the member under the cursor: on a seed's column that seed, else the configuration's first",
+        id="sweeps.open",
+    ),
+    Binding(
+        "x",
+        "stop",
+        "Stop sweep",
+        tooltip="Confirm, then SIGINT to the scheduler: running members stop (resumable), then the sweep",
+        id="sweeps.stop",
+    ),
+    Binding("escape", "focus_list", "Back to the sweep list", show=False, id="sweeps.focus_list"),
+]
+
 COMPARE = [
     Binding("escape", "app.pop_screen", "Back", id="compare.back"),
 ]
@@ -136,6 +157,7 @@ SCOPES: tuple[tuple[str, list[Binding]], ...] = (
     ("Experiments", EXPERIMENTS),
     ("Monitor", MONITOR),
     ("Runs", RUNS),
+    ("Sweeps", SWEEPS),
     ("Compare", COMPARE),
     ("Dialogs", CONFIRM),
     ("Quit with unsaved edits", QUIT),

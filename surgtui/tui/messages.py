@@ -34,3 +34,10 @@ class CompareRuns(Message):
     """Open the comparison of these runs."""
 
     run_dirs: list[Path]
+
+
+@dataclass
+class StopSweep(Message):
+    """Ask to stop this sweep's scheduler and its running members (the app confirms first)."""
+
+    sweep_dir: Path

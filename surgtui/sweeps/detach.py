@@ -1,0 +1,23 @@
+"""Starting the sweep scheduler and the queue worker: detached, like an engine, so they outlive the terminal,
+an SSH drop and the UI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def spawn_detached(module: str, arg: Path, log: Path) -> subprocess.Popen:
+    """`python -m module arg` in its own session, output appended to `log`."""
+    with open(log, "a") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", module, str(arg)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+            start_new_session=True,
+            close_fds=True,
+        )
