@@ -175,7 +175,7 @@ def test_the_launcher_starts_torchrun_with_the_node_0_rendezvous() -> None:
     ]
     one_machine = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     assert engine_command(run_dir, Topology(devices=2), resume=True)[:5] == one_machine
-    assert engine_command(run_dir, 1) == [sys.executable, "-m", "surgtui.engine", "runs/r"]
+    assert engine_command(run_dir) == [sys.executable, "-m", "surgtui.engine", "runs/r"]
 
 
 @pytest.mark.parametrize(

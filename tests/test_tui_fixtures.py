@@ -340,7 +340,7 @@ def stand_in(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         surgtui.runs.launcher,
         "engine_command",
-        lambda run_dir, devices=1, resume=False: [sys.executable, __file__, str(run_dir)],
+        lambda run_dir, topo=None, resume=False: [sys.executable, __file__, str(run_dir)],
     )
 
 

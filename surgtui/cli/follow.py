@@ -17,7 +17,7 @@ from typing import Any
 
 from surgtui.errors import exit_code_for
 from surgtui.runs.events import EventTail
-from surgtui.runs.launcher import signal_run, wait_exit
+from surgtui.runs.launcher import Topology, signal_run, wait_exit
 from surgtui.runs.layout import EVENTS_FILE, STDERR_LOG
 from surgtui.runs.metrics import BEST_METRIC, METRIC_LABELS, METRICS
 from surgtui.runs.state import RunState, fmt_duration
@@ -185,6 +185,8 @@ def follow(
     status = state.end["status"] if state.end else Run.load(run_dir).status
     if state.end is None and mode != "json":
         print(f"run {status}: the engine exited without run_end; see {run_dir / STDERR_LOG}", file=sys.stderr)
-    if code is not None and code >= 0:  # our own engine's code: 2 tells a user error from a failure
+    # Our own engine's code: 2 tells a user error from a failure. torchrun's is 1 whenever a rank
+    # exited non-zero, a stop included: there the status says it.
+    if code is not None and code >= 0 and not (state.end and Topology.of(run_dir).distributed):
         return code
     return exit_code_for(status)

@@ -38,6 +38,11 @@ class Topology:
     node_rank: int = 0
     rdzv_endpoint: str = ""  # HOST:PORT of node 0 when nodes > 1
 
+    @property
+    def distributed(self) -> bool:
+        """Trained under torchrun (its agent's exit code is not the engine's)."""
+        return self.devices > 1 or self.nodes > 1
+
     @classmethod
     def of(cls, run_dir: Path) -> Topology:
         """The run's frozen `train` settings (what the launcher and `resume` need)."""
@@ -51,11 +56,10 @@ class Topology:
         )
 
 
-def engine_command(run_dir: Path, devices: int | Topology = 1, resume: bool = False) -> list[str]:
+def engine_command(run_dir: Path, topo: Topology = Topology(), resume: bool = False) -> list[str]:
     """The engine's command line: one process, or torchrun for several devices or machines."""
-    topo = devices if isinstance(devices, Topology) else Topology(devices)
     args = [str(run_dir)] + (["--resume"] if resume else [])
-    if topo.devices == 1 and topo.nodes == 1:
+    if not topo.distributed:
         return [sys.executable, "-m", "surgtui.engine", *args]
     if topo.nodes == 1:
         where = ["--standalone"]
@@ -83,11 +87,6 @@ def engine_command(run_dir: Path, devices: int | Topology = 1, resume: bool = Fa
     ]
 
 
-def _devices_of(run_dir: Path) -> Topology:
-    """What start_engine passes to engine_command."""
-    return Topology.of(run_dir)
-
-
 def start_engine(run_dir: str | Path, resume: bool = False) -> subprocess.Popen:
     """Spawn the engine detached, holding the run's lock; record pid, pgid and the command in run.json.
 
@@ -95,7 +94,7 @@ def start_engine(run_dir: str | Path, resume: bool = False) -> subprocess.Popen:
     launches at once exactly one starts, and the other is told the run is running.
     """
     run_dir = Path(run_dir)
-    cmd = engine_command(run_dir, _devices_of(run_dir), resume)
+    cmd = engine_command(run_dir, Topology.of(run_dir), resume)
     try:
         # An engine that has written run_end still takes a moment to exit: wait for it, not error.
         lock = acquire_engine_lock(run_dir, wait_s=LOCK_WAIT_S)
