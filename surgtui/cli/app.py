@@ -158,11 +158,73 @@ def runs(
     format_: str = typer.Option("table", "--format", "-f", help="table, json or csv."),
     sort: str = typer.Option("id", "--sort", help="Column to sort by (e.g. map50_95, lr, duration)."),
     status: str | None = typer.Option(None, "--status", help="Only runs with this status."),
+    where: list[str] = typer.Option(
+        [],
+        "--where",
+        "-w",
+        metavar="KEY OP VALUE",
+        help="Only runs where this holds (repeatable, all must): 'map50_95>0.3', 'status=finished', "
+        "'optim.lr<=0.001', 'tags.sweep=ID', 'note!='. OP: = != > < >= <=.",
+    ),
+    columns: str | None = typer.Option(
+        None, "--columns", "-c", metavar="KEY,...", help="More columns: experiment keys, note, tags.NAME."
+    ),
+    trash: bool = typer.Option(False, "--trash", help="List the runs in the trash instead (`surgtui rm`)."),
 ) -> None:
     """List past and running runs with their best metrics."""
     from surgtui.cli.tables import print_runs
 
-    print_runs(runs_dir_of(runs_dir), format_, sort, status)
+    print_runs(runs_dir_of(runs_dir), format_, sort, status, where, columns, trash)
+
+
+@app.command()
+def note(
+    run_ref: str = typer.Argument(..., metavar="RUN"),
+    text: str | None = typer.Argument(None, help="The note (replaces the old one; '' removes it)."),
+    runs_dir: Path | None = RunsDirOpt,
+) -> None:
+    """Write a note on a run (shown by `show`, `runs --columns note`, the UI); without TEXT, print it."""
+    from surgtui.runs.housekeeping import read_note, write_note
+    from surgtui.runs.store import resolve_run
+
+    run_dir = resolve_run(run_ref, runs_dir_of(runs_dir))
+    if text is not None:
+        write_note(run_dir, text)
+    typer.echo(read_note(run_dir) or f"{run_dir.name}: no note")
+
+
+@app.command()
+def rm(
+    run_refs: list[str] = typer.Argument(None, metavar="RUN...", help="Runs to move to the trash."),
+    purge: bool = typer.Option(
+        False, "--purge", help="Delete for good: the RUNs named in the trash, or the whole trash."
+    ),
+    runs_dir: Path | None = RunsDirOpt,
+) -> None:
+    """Move runs to the trash (runs/.trash; `surgtui restore` brings them back); refuses a running one."""
+    from surgtui.runs.housekeeping import purge_trash, trash_runs
+
+    rd = runs_dir_of(runs_dir)
+    if purge:
+        gone = purge_trash(rd, run_refs or ())
+        typer.echo(f"deleted {len(gone)} runs for good" + (f": {', '.join(gone)}" if gone else ""))
+        return
+    if not run_refs:
+        raise UserError("rm: which runs? give run ids (see `surgtui runs`), or --purge to empty the trash")
+    for run_id in trash_runs(rd, run_refs):
+        typer.echo(f"moved {run_id} to the trash")
+
+
+@app.command()
+def restore(
+    run_refs: list[str] = typer.Argument(..., metavar="RUN...", help="Runs in the trash (`runs --trash`)."),
+    runs_dir: Path | None = RunsDirOpt,
+) -> None:
+    """Bring runs back from the trash."""
+    from surgtui.runs.housekeeping import restore_runs
+
+    for run_id in restore_runs(runs_dir_of(runs_dir), run_refs):
+        typer.echo(f"restored {run_id}")
 
 
 @app.command()

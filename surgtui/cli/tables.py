@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,10 @@ from surgtui.runs.rows import (
     COLUMN_KEYS,
     COLUMNS,
     STATUS_STYLE,
+    Column,
     config_diff,
     epoch_rows,
     metric_comparison,
-    rows,
     sort_runs,
 )
 from surgtui.runs.store import STATUSES, Run, list_runs
@@ -38,54 +39,79 @@ def _console() -> Any:
     return Console()
 
 
-def print_runs(runs_dir: Path, fmt: str, sort: str, status: str | None) -> None:
+def print_runs(
+    runs_dir: Path,
+    fmt: str,
+    sort: str,
+    status: str | None,
+    where: Sequence[str] = (),
+    columns: str | None = None,
+    trash: bool = False,
+) -> None:
+    from surgtui.runs.filters import extra_columns, parse_where
+    from surgtui.runs.housekeeping import trash_root
+
     if fmt not in ("table", "json", "csv"):
         raise UserError(f"--format: {fmt!r} is not one of table, json, csv")
     if sort not in COLUMN_KEYS:
         raise UserError(f"--sort: unknown column {sort!r}; allowed: {', '.join(COLUMN_KEYS)}")
     if status is not None and status not in STATUSES:
         raise UserError(f"--status: {status!r} is not one of {', '.join(STATUSES)}")
-    runs = [r for r in list_runs(runs_dir) if status is None or r.status == status]
+    filters = [parse_where(w) for w in where]
+    shown = [*COLUMNS, *extra_columns(columns or "")]
+    listed = trash_root(runs_dir) if trash else runs_dir
+    runs = [
+        r
+        for r in list_runs(listed)
+        if (status is None or r.status == status) and all(f.matches(r) for f in filters)
+    ]
     for r in runs:
         if r.error:  # listed all the same; one line on stderr says why its numbers are missing
             print(f"surgtui: warning: run {r.id}: {r.error}", file=sys.stderr)
     runs = sort_runs(runs, sort, descending=False if sort == "id" else None)
-    data = rows(runs)
+    data = [{c.key: c.get(r) for c in shown} for r in runs]
     if fmt == "json":
         json.dump(data, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
         return
     if fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(COLUMN_KEYS), lineterminator="\n")
+        writer = csv.DictWriter(sys.stdout, fieldnames=[c.key for c in shown], lineterminator="\n")
         writer.writeheader()
         writer.writerows(data)
         return
     if not runs:
-        print(f"no runs in {runs_dir} (start one with `surgtui run experiments/smoke.toml`)")
+        if trash:
+            print(f"the trash is empty ({listed})")
+        elif filters or status:
+            print(f"no runs in {runs_dir} match")
+        else:
+            print(f"no runs in {runs_dir} (start one with `surgtui run experiments/smoke.toml`)")
         return
-    _console().print(_aligned_table(runs), no_wrap=True, overflow="ignore", crop=False, soft_wrap=True)
+    _console().print(_aligned_table(runs, shown), no_wrap=True, overflow="ignore", crop=False, soft_wrap=True)
 
 
-def _aligned_table(runs: list[Run]) -> Any:
+def _aligned_table(runs: list[Run], columns: Sequence[Column] = COLUMNS) -> Any:
     """The runs table as one styled Text: Rich's Table measures every cell and takes seconds for 1,000 runs."""
     from rich.text import Text
 
-    cells = [[c.label for c in COLUMNS]] + [[c.fmt(c.get(r)) for c in COLUMNS] for r in runs]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
+    cells = [[c.label for c in columns]] + [[c.fmt(c.get(r)) for c in columns] for r in runs]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     status_col = COLUMN_KEYS.index("status")
     text = Text()
     for n, row in enumerate(cells):
-        for i, (c, value) in enumerate(zip(COLUMNS, row)):
+        for i, (c, value) in enumerate(zip(columns, row)):
             padded = value.rjust(widths[i]) if c.numeric else value.ljust(widths[i])
             style = "bold" if n == 0 else (STATUS_STYLE.get(value, ("", ""))[1] if i == status_col else "")
             text.append(padded, style=style)
-            text.append("  " if i < len(COLUMNS) - 1 else "\n")
+            text.append("  " if i < len(columns) - 1 else "\n")
     return text
 
 
 def print_show(run_dir: Path) -> None:
     from rich.markup import escape
     from rich.table import Table
+
+    from surgtui.runs.housekeeping import read_note
 
     run = Run.load(run_dir)
     s = run.summary
@@ -105,6 +131,8 @@ def print_show(run_dir: Path) -> None:
         console.print(f"W&B: {meta.get('wandb_url') or meta.get('wandb_dir')}")
     if run.tags:
         console.print("tags: " + escape("  ".join(f"{k}={v}" for k, v in run.tags.items())))
+    if note := read_note(run.path):
+        console.print("note: " + escape(note))
     hp = s.get("hparams") or {}
     if hp:
         console.print("hparams: " + "  ".join(f"{k}={v}" for k, v in hp.items()))
@@ -134,6 +162,8 @@ def print_show(run_dir: Path) -> None:
 def print_compare(run_dirs: list[Path], all_keys: bool) -> None:
     from rich.table import Table
 
+    from surgtui.runs.housekeeping import read_note
+
     if len(run_dirs) < 2:
         raise UserError("compare needs at least two runs")
     runs = [Run.load(p) for p in run_dirs]
@@ -143,9 +173,14 @@ def print_compare(run_dirs: list[Path], all_keys: bool) -> None:
     for r in runs:
         cfg.add_column(r.id)
     diff = config_diff(runs, all_keys)
+    notes = [read_note(r.path) for r in runs]
+    labels = [" ".join(f"{k}={v}" for k, v in r.tags.items()) for r in runs]
+    for key, values in (("note", notes), ("tags", labels)):
+        if any(values):  # what the user wrote about the runs, above the keys
+            cfg.add_row(key, *values)
     for key, values in diff:
         cfg.add_row(key, *(json.dumps(v) if not isinstance(v, str) else v for v in values))
-    if diff:
+    if diff or any(notes) or any(labels):
         console.print(cfg)
     else:
         console.print("config: identical")

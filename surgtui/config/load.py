@@ -67,12 +67,12 @@ def _submodel(model: type[BaseModel], key: str) -> type[BaseModel] | None:
     return ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
 
 
-def _all_keys(model: type[BaseModel] = Experiment, prefix: str = "") -> list[str]:
+def all_keys(model: type[BaseModel] = Experiment, prefix: str = "") -> list[str]:
     """Every dotted key of the schema: `optim.lr`, `data.synthetic.width`, ..."""
     out = []
     for key in _fields_of(model):
         sub = _submodel(model, key)
-        out.extend(_all_keys(sub, f"{prefix}{key}.") if sub else [f"{prefix}{key}"])
+        out.extend(all_keys(sub, f"{prefix}{key}.") if sub else [f"{prefix}{key}"])
     return out
 
 
@@ -85,7 +85,7 @@ def check_keys(
         dotted = f"{prefix}{key}"
         if key not in allowed:
             close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.5)
-            elsewhere = [k for k in _all_keys() if k.rsplit(".", 1)[-1] == key]
+            elsewhere = [k for k in all_keys() if k.rsplit(".", 1)[-1] == key]
             if elsewhere:  # the right key in the wrong section: `val_every` under [optim]
                 hint = f" (did you mean '{elsewhere[0]}'?)"
             else:

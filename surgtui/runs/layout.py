@@ -15,3 +15,6 @@ SUMMARY_FILE = "summary.json"
 # Why whoever signalled a stop stopped the run (a sweep's pruner); the engine puts it in run_end's reason.
 STOP_REASON_FILE = "stop_reason"
 TAGS_FILE = "tags.json"  # key -> value labels: a sweep's members get theirs, `surgtui tag` adds more
+NOTE_FILE = "note.txt"  # the user's note on the run (`surgtui note`), free text
+# In the runs directory itself, beside the runs:
+TRASH_DIR = ".trash"  # runs `surgtui rm` moved away; `surgtui restore` brings them back

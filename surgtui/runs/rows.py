@@ -13,6 +13,7 @@ from typing import Any
 
 from surgtui.config import toml as tomllib
 from surgtui.runs.events import read_events
+from surgtui.runs.housekeeping import read_note
 from surgtui.runs.layout import CONFIG_FILE, EVENTS_FILE
 from surgtui.runs.metrics import METRIC_LABELS, METRICS, TRAIN_PREFIX, VAL_PREFIX
 from surgtui.runs.state import fmt_duration
@@ -57,6 +58,12 @@ def _metric(name: str) -> Callable[[Run], Any]:
     return lambda r: r.metric(name)
 
 
+def _first_line(v: Any) -> str:
+    """A note in a table cell: its first line, at most 40 characters."""
+    line = str(v or "").splitlines()[0] if v else ""
+    return line if len(line) <= 40 else line[:39] + "…"
+
+
 def _best_epoch(r: Run) -> Any:
     return (r.summary.get("best") or {}).get("epoch")
 
@@ -88,6 +95,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("label_smoothing", "smooth", _hp("label_smoothing"), _g, True),
     Column("duration", "duration", lambda r: r.summary.get("duration_s") or _elapsed(r), fmt_duration, True),
     Column("tags", "tags", lambda r: " ".join(f"{k}={v}" for k, v in r.tags.items()) or None),
+    Column("note", "note", lambda r: read_note(r.path) or None, _first_line),
 )
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
 

@@ -88,6 +88,21 @@ RUNS = [
     ),
     Binding("slash", "filter", "Filter", key_display="/", id="runs.filter"),
     Binding("x", "stop", "Stop run", show=False, id="runs.stop"),
+    Binding(
+        "delete",
+        "trash",
+        "Move to trash",
+        key_display="del",
+        show=False,
+        tooltip="Confirm, then move the marked runs (or the one under the cursor) to runs/.trash",
+        id="runs.trash",
+    ),
+    Binding(
+        "n", "note", "Note", show=False, tooltip="Write the note of the run under the cursor", id="runs.note"
+    ),
+    Binding(
+        "t", "tag", "Tag", show=False, tooltip="Add key=value tags to the run under the cursor", id="runs.tag"
+    ),
     Binding("escape", "leave_filter", "Back to table / clear filter", show=False, id="runs.leave_filter"),
     # F4 still works here, unadvertised: the footer is full at 80 columns and enter opens a run.
     Binding("f4", "follow_latest", "Monitor the newest running run", show=False, id="runs.follow_latest"),
@@ -138,6 +153,10 @@ LAUNCH_EDITED = [
 
 SAVE_AS = [
     Binding("escape", "cancel", "Cancel", id="save_as.cancel"),
+]
+
+PROMPT = [
+    Binding("escape", "cancel", "Cancel", id="prompt.cancel"),
 ]
 
 HELP = [

@@ -10,11 +10,14 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input
 from textual.worker import Worker, WorkerState
 
+from surgtui.errors import UserError
 from surgtui.runs.metrics import BEST_METRIC, METRIC_LABELS
 from surgtui.runs.rows import COLUMNS, column, sort_runs
 from surgtui.runs.store import Run, list_runs
 from surgtui.tui import keymap
 from surgtui.tui.messages import CompareRuns, OpenRun, StopRun
+from surgtui.tui.screens.confirm import ConfirmScreen
+from surgtui.tui.screens.prompt import PromptScreen
 from surgtui.tui.widgets.runs_table import RunsTable
 from surgtui.tui.workers import background
 
@@ -157,10 +160,105 @@ class RunsScreen(Screen):
             return
         self.post_message(StopRun(run.path))
 
+    def _targets(self) -> list[Run]:
+        """The marked runs, else the one under the cursor."""
+        ids = self.marked or [self.query_one(RunsTable).cursor_run]
+        return [r for r in map(self._run, ids) if r is not None]
+
+    def action_trash(self) -> None:
+        runs = self._targets()
+        if not runs:
+            return
+        if running := [r.id for r in runs if r.status == "running"]:
+            self.notify(f"{', '.join(running)} still running: stop it first (x)", severity="warning")
+            return
+        body = (
+            "\n".join(r.id for r in runs)
+            + "\n\n`surgtui restore RUN` brings a run back; `surgtui rm --purge` deletes the trash."
+        )
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+            from surgtui.runs.housekeeping import trash_runs
+
+            try:
+                moved = trash_runs(self.runs_dir, [r.id for r in runs])
+            except (UserError, OSError) as exc:
+                self.notify(str(exc), severity="error")
+                return
+            self.marked = [m for m in self.marked if m not in moved]
+            self.notify(f"moved {len(moved)} run{'s' if len(moved) > 1 else ''} to the trash")
+            self.refresh_runs()
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Move {len(runs)} run{'s' if len(runs) > 1 else ''} to the trash?", body, yes="Move"
+            ),
+            answered,
+        )
+
+    def action_note(self) -> None:
+        from surgtui.runs.housekeeping import read_note, write_note
+
+        run = self._run(self.query_one(RunsTable).cursor_run)
+        if run is None:
+            return
+
+        def answered(text: str | None) -> None:
+            if text is None:
+                return
+            try:
+                write_note(run.path, text)
+            except OSError as exc:
+                self.notify(f"{run.id}: cannot write the note ({exc.strerror or exc})", severity="error")
+                return
+            self.notify(f"{run.id}: note {'saved' if text.strip() else 'removed'}")
+            self.refresh_runs()
+
+        self.app.push_screen(
+            PromptScreen(f"Note on {run.id}", read_note(run.path), "free text; empty removes the note"),
+            answered,
+        )
+
+    def action_tag(self) -> None:
+        from surgtui.runs.tags import parse_tag, set_tags
+
+        run = self._run(self.query_one(RunsTable).cursor_run)
+        if run is None:
+            return
+
+        def answered(text: str | None) -> None:
+            if not text or not text.strip():
+                return
+            try:
+                tags = dict(parse_tag(t) for t in text.split())
+                set_tags(run.path, tags)
+            except (UserError, OSError) as exc:
+                self.notify(str(exc), severity="error")
+                return
+            self.notify(f"{run.id}: tagged {text.strip()}")
+            self.refresh_runs()
+
+        current = " ".join(f"{k}={v}" for k, v in run.tags.items())
+        self.app.push_screen(
+            PromptScreen(
+                f"Add tags to {run.id}", "", "key=value key2=value2", hint=f"now: {current or 'no tags'}"
+            ),
+            answered,
+        )
+
     def palette_commands(self) -> list[keymap.PaletteCommand]:
         commands = [
             ("Compare marked runs", "Configs, metrics and curves side by side", self.action_compare),
             ("Follow run under cursor", "Open the monitor", self.action_open),
+            (
+                "Move runs to the trash",
+                "The marked runs, or the one under the cursor (asks first)",
+                self.action_trash,
+            ),
+            ("Note on the run", "Write the note of the run under the cursor", self.action_note),
+            ("Tag the run", "Add key=value tags to the run under the cursor", self.action_tag),
         ]
         commands += [
             (
