@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -80,13 +80,29 @@ def train_in_process(run_dir: Path, resume: bool = False, stop_after: int | None
         events.close()
 
 
+def as_version_1(path: Path) -> None:
+    """Rewrite a checkpoint as version 1 wrote it: python's and numpy's RNG states pickled as they come."""
+    import numpy as np
+
+    ck = torch.load(path, weights_only=True)
+    py, npy = ck["rng"]["python"], ck["rng"]["numpy"]
+    ck["rng"]["python"] = (py["version"], tuple(py["state"].tolist()), py["gauss"])
+    keys = npy["keys"].numpy().astype(np.uint32)
+    ck["rng"]["numpy"] = (npy["kind"], keys, npy["pos"], npy["has_gauss"], npy["cached_gaussian"])
+    ck["version"] = 1
+    torch.save(ck, path)
+
+
 def test_resume_after_one_epoch_equals_two_straight_epochs(tmp_path, coco_root):
     straight = make_run(tmp_path / "a", coco_root)
     assert train_in_process(straight)[0] == "finished"
     split = make_run(tmp_path / "b", coco_root)
     assert train_in_process(split, stop_after=1)[0] == "stopped"
     assert [e["step"] for e in events_of(split, "step")] == [1, 2]
+    as_version_1(split / "weights" / "last.pt")  # a checkpoint from before weights-only loading
     assert train_in_process(split, resume=True)[0] == "finished"
+    logs = [e["message"] for e in events_of(split, "log")]
+    assert "weights/last.pt is a version-1 checkpoint; the next save writes version 2" in logs
 
     # Steps continue without gap or repeat; the resumed run says where it came from.
     assert [e["step"] for e in events_of(split, "step")] == [1, 2, 3, 4]
@@ -94,8 +110,8 @@ def test_resume_after_one_epoch_equals_two_straight_epochs(tmp_path, coco_root):
     lr_a = [e["lr"] for e in events_of(straight, "step")]
     lr_b = [e["lr"] for e in events_of(split, "step")]
     assert lr_a == lr_b
-    a, b = (torch.load(r / "weights" / "last.pt", weights_only=False) for r in (straight, split))
-    assert a["step"] == b["step"] == 4 and a["epoch"] == b["epoch"] == 2
+    a, b = (torch.load(r / "weights" / "last.pt", weights_only=True) for r in (straight, split))
+    assert a["step"] == b["step"] == 4 and a["epoch"] == b["epoch"] == 2 and b["version"] == 2
     for key in ("model", "ema"):
         sa, sb = (
             a[key] if key == "model" else a[key]["module"],
@@ -108,7 +124,11 @@ def test_resume_after_one_epoch_equals_two_straight_epochs(tmp_path, coco_root):
 
 
 def test_events_checkpoints_and_lr_groups(tmp_path, coco_root):
-    run_dir = make_run(tmp_path, coco_root, {"train": {"epochs": 2, "val_every": 1}, "optim": {"lr": 0.002}})
+    run_dir = make_run(
+        tmp_path,
+        coco_root,
+        {"train": {"epochs": 2, "val_every": 1}, "optim": {"lr": 0.002}, "logging": {"tensorboard": True}},
+    )
     assert engine.run(run_dir) == ExitCode.OK
     ev = events_of(run_dir)
     kinds = [e["type"] for e in ev]
@@ -126,6 +146,12 @@ def test_events_checkpoints_and_lr_groups(tmp_path, coco_root):
     val = events_of(run_dir, "val")[0]
     assert set(val["metrics"]) == {"map50", "map50_95", "precision", "recall", "mean_iou"}
     assert set(val["per_class"]) == {"needle", "needle_driver"}
+    for v in events_of(run_dir, "val"):  # the training loss on the validation set, beside the metrics
+        assert set(v["loss"]) == {"coord", "conf", "class", "total"}
+        assert v["loss"]["total"] == pytest.approx(sum(v["loss"][k] for k in ("coord", "conf", "class")))
+        assert v["loss"]["conf"] > 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["last"]["val_loss"] == events_of(run_dir, "val")[-1]["loss"]
     ckpts = events_of(run_dir, "checkpoint")
     assert [c["path"] for c in ckpts if not c["best"]] == ["weights/last.pt", "weights/last.pt"]
     assert {c["path"] for c in ckpts if c["best"]} == {"weights/best.pt"}
@@ -133,11 +159,82 @@ def test_events_checkpoints_and_lr_groups(tmp_path, coco_root):
     end = ev[-1]
     assert end["status"] == "finished" and end["reason"] == "" and end["best"]["metric"] == "map50_95"
     assert not list((run_dir / "weights").glob("*.tmp"))
-    # best.pt serves inference: EMA weights in a fresh model.
+    # Checkpoints hold no pickled objects: they load weights-only.
+    best, _ = (torch.load(run_dir / "weights" / f, weights_only=True) for f in ("best.pt", "last.pt"))
+    shared = torch.load(run_dir / "weights" / "model.pt", weights_only=True)
+    assert set(shared) == {"version", "model", "config", "names", "epoch", "best"}  # no optimizer, no RNG
+    assert shared["names"] == ["needle", "needle_driver"] and shared["epoch"] == best["epoch"]
+    assert all(torch.equal(shared["model"][k], v) for k, v in best["ema"]["module"].items())
+    # best.pt and model.pt serve inference: EMA weights in a fresh model.
     from surgtui.engine.checkpoint import load_for_inference
 
     model, exp = load_for_inference(run_dir / "weights" / "best.pt")
     assert exp.model.img_size == 64 and not model.training
+    same, _ = load_for_inference(run_dir / "weights" / "model.pt")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), same.state_dict().values()))
+    # The TensorBoard mirror holds what the events say, at the global step.
+    scalars = tensorboard_scalars(run_dir / "tensorboard")
+    steps = events_of(run_dir, "step")
+    assert scalars["loss/total"] == [(e["step"], pytest.approx(e["loss"]["total"])) for e in steps]
+    assert scalars["lr/head"] == [(e["step"], pytest.approx(e["lr"]["head"])) for e in steps]
+    vals = events_of(run_dir, "val")
+    at_val = [2 * v["epoch"] for v in vals]  # the epoch's last step: 2 steps per epoch
+    assert scalars["val/map50_95"] == [
+        (s, pytest.approx(v["metrics"]["map50_95"])) for s, v in zip(at_val, vals)
+    ]
+    assert scalars["val_loss/coord"] == [(s, pytest.approx(v["loss"]["coord"])) for s, v in zip(at_val, vals)]
+    assert [s for s, _ in scalars["epoch_loss/total"]] == [2, 4]
+
+
+def tensorboard_scalars(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar tag in a TensorBoard log directory, read with TensorBoard's own reader: (step, value)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(log_dir))
+    acc.Reload()
+    return {tag: [(s.step, s.value) for s in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def test_tensorboard_purges_what_a_resume_redoes(tmp_path):
+    """A run that crashed after step 4 and resumed from step 2 shows steps 3 and 4 once, the redone values."""
+    from surgtui.engine.tensorboard_sink import TensorBoardSink
+
+    def attempt(resumed_from: int | None, steps: range, value: float) -> None:
+        sink = TensorBoardSink(tmp_path)
+        sink({"type": "run_start", "resumed_from_step": resumed_from, "time": 1.0})
+        for s in steps:
+            sink({"type": "step", "step": s, "epoch": 1, "lr": {}, "loss": {"total": value}, "time": 1.0 + s})
+        if resumed_from is None:  # the crashed attempt: what it flushed is all it leaves
+            sink.writer.flush()
+        else:
+            sink({"type": "run_end", "status": "finished", "time": 9.0})
+
+    attempt(None, range(1, 5), 1.0)
+    attempt(2, range(3, 5), 2.0)
+    shown = tensorboard_scalars(tmp_path / "tensorboard")["loss/total"]
+    assert shown == [(1, 1.0), (2, 1.0), (3, 2.0), (4, 2.0)]
+
+
+def test_tensorboard_missing_is_a_warning(tmp_path, coco_root, monkeypatch):
+    from surgtui.config.load import load_frozen
+
+    run_dir = make_run(tmp_path, coco_root, {"logging": {"tensorboard": True}})
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if tensorboard were not installed
+    with EventWriter(run_dir) as events:
+        engine.attach_sinks(events, load_frozen(run_dir / "config.toml"), run_dir)
+    (warning,) = events_of(run_dir, "log")
+    assert warning["level"] == "warning" and warning["message"].startswith("TensorBoard logging is off: ")
+    assert "pip install 'surgtui[tensorboard]'" in warning["message"]
+
+
+def test_a_checkpoint_holding_python_objects_is_refused(tmp_path):
+    from surgtui.engine.checkpoint import load_checkpoint
+    from surgtui.errors import UserError
+
+    path = tmp_path / "foreign.pt"
+    torch.save({"model": {}, "config": {}, "extra": PurePosixPath("x")}, path)  # a class to import on load
+    with pytest.raises(UserError, match=r"pathlib\.PurePosixPath"):
+        load_checkpoint(path)
 
 
 @pytest.mark.parametrize("clip", [1e-3, 0.0])

@@ -102,8 +102,11 @@ def check_resumed_like_reference(run_dir: Path, reference: dict) -> None:
     assert s["best"]["value"] == reference["summary"]["best"]["value"]
     rows = list(csv.DictReader(io.StringIO(surgtui("export", str(run_dir)).stdout)))
     assert [row["epoch"] for row in rows] == [str(e) for e in range(1, EPOCHS + 1)]
-    leftovers = [p.name for p in (run_dir / "weights").iterdir() if p.name not in ("last.pt", "best.pt")]
+    weights = ("last.pt", "best.pt", "model.pt")
+    leftovers = [p.name for p in (run_dir / "weights").iterdir() if p.name not in weights]
     assert leftovers == []  # no temp file of the killed save
+    # The weights for sharing are best.pt's, however the kill fell between the two files.
+    assert_same_tensors(load(run_dir / "weights" / "model.pt")["model"], best["ema"]["module"], "model.pt")
 
 
 # (phase, which occurrence): a step mid-epoch; validation; the best.pt write, between the two

@@ -4,13 +4,16 @@ The model (tests/trained_run.py) overfits 8 synthetic frames whose boxes the gen
 knows; a video of the same frames (`surgtui data synth --layout simsurgskill`), the frames
 themselves, and the frames at 320×180 (so the letterbox is undone at scale 0.5) must give
 detections on those boxes. The exact mapping back to original pixels is checked in process
-with a model that predicts fixed boxes.
+with a model that predicts fixed boxes. The video sampled (--every, --fps) must give the full
+run's detections on the frames it keeps; --save-txt's YOLO lines the boxes of predictions.json;
+a nested folder (--recursive) and a glob the nested images under distinct names.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -101,11 +104,32 @@ def frames_folder(tmp_path_factory: pytest.TempPathFactory, trained_run: Trained
     return folder
 
 
-@pytest.mark.slow
-def test_predict_video(trained_run: TrainedRun, synth_video: Path, tmp_path: Path) -> None:  # noqa: F811
-    out = tmp_path / "pred"
-    r = surgtui("predict", str(trained_run.run_dir), str(synth_video), "--out", str(out), "--batch", "3")
+@pytest.fixture(scope="module")
+def video_prediction(
+    trained_run: TrainedRun,  # noqa: F811
+    synth_video: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, subprocess.CompletedProcess]:
+    """The whole video predicted, with YOLO labels and scores: (DIR, the finished command)."""
+    out = tmp_path_factory.mktemp("video-pred") / "pred"
+    r = surgtui(
+        "predict",
+        str(trained_run.run_dir),
+        str(synth_video),
+        "--out",
+        str(out),
+        "--batch",
+        "3",
+        "--save-txt",
+        "--save-conf",
+    )
     assert r.returncode == 0, r.stderr
+    return out, r
+
+
+@pytest.mark.slow
+def test_predict_video(video_prediction: tuple[Path, subprocess.CompletedProcess], synth_video: Path) -> None:
+    out, r = video_prediction
     assert (
         f"{FRAMES} frames" in r.stdout and "predictions.json" in r.stdout
     )  # the plain summary (no terminal)
@@ -121,6 +145,194 @@ def test_predict_video(trained_run: TrainedRun, synth_video: Path, tmp_path: Pat
     source = list(decode_frames(synth_video))
     assert len(frames) == FRAMES and frames[0].shape == (HEIGHT, WIDTH, 3)
     assert all(np.abs(a.astype(int) - b).mean() > 1 for a, b in zip(frames, source))  # boxes were drawn
+
+
+# ---------------------------------------------------------------- a video sampled, YOLO labels
+
+
+def detections(doc: dict, image_id: int) -> list[tuple[str, list[float], float]]:
+    return [(a["category"], a["bbox"], a["score"]) for a in doc["annotations"] if a["image_id"] == image_id]
+
+
+def assert_same_detections(sampled: dict, full: dict) -> None:
+    """Each frame `sampled` kept has the full run's detections (other batches: float noise only)."""
+    for im in sampled["images"]:
+        got, want = detections(sampled, im["id"]), detections(full, im["frame"] + 1)
+        assert [c for c, _, _ in got] == [c for c, _, _ in want], im
+        np.testing.assert_allclose([b for _, b, _ in got], [b for _, b, _ in want], atol=0.02)
+        np.testing.assert_allclose([s for _, _, s in got], [s for _, _, s in want], atol=1e-4)
+
+
+def yolo_rows(doc: dict, image: dict, scores: bool) -> list[list[float]]:
+    """What --save-txt must write for `image`: class cx cy w h [score], 0..1 of the image."""
+    w_img, h_img = image["width"], image["height"]
+    rows = []
+    for a in (a for a in doc["annotations"] if a["image_id"] == image["id"]):
+        x, y, w, h = a["bbox"]
+        row = [a["category_id"] - 1, (x + w / 2) / w_img, (y + h / 2) / h_img, w / w_img, h / h_img]
+        rows.append(row + [a["score"]] * scores)
+    return rows
+
+
+def read_label_file(path: Path) -> list[list[float]]:
+    return [[float(v) for v in line.split()] for line in path.read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_save_txt_lines_are_the_predictions(
+    video_prediction: tuple[Path, subprocess.CompletedProcess], synth_video: Path
+) -> None:
+    out, r = video_prediction
+    doc = json.loads((out / "predictions.json").read_text())
+    names = [f"{synth_video.stem}_{frame:06d}.txt" for frame in range(FRAMES)]
+    assert sorted(p.name for p in (out / "labels").iterdir()) == names
+    assert f"{FRAMES} label files in labels/" in r.stdout
+    for name, image in zip(names, doc["images"]):
+        rows = read_label_file(out / "labels" / name)
+        assert all(len(row) == 6 for row in rows)  # --save-conf: the score last
+        np.testing.assert_allclose(rows, yolo_rows(doc, image, scores=True), rtol=0, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_every_nth_frame(
+    trained_run: TrainedRun,  # noqa: F811
+    synth_video: Path,
+    video_prediction: tuple[Path, subprocess.CompletedProcess],
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "pred"
+    args = ("--out", str(out), "--batch", "3", "--every", "3", "--save-txt")
+    r = surgtui("predict", str(trained_run.run_dir), str(synth_video), *args)
+    assert r.returncode == 0, r.stderr
+    assert "3 frames" in r.stdout
+    doc = json.loads((out / "predictions.json").read_text())
+    full = json.loads((video_prediction[0] / "predictions.json").read_text())
+    assert [(im["id"], im["frame"], im["time"]) for im in doc["images"]] == [
+        (1, 0, 0.0),
+        (4, 3, 3.0),
+        (7, 6, 6.0),
+    ]
+    assert doc["info"]["every"] == 3 and doc["info"]["fps"] == 1.0  # the video's own rate
+    assert_same_detections(doc, full)
+    for image in doc["images"]:  # named by the true frame; without --save-conf five columns
+        rows = read_label_file(out / "labels" / f"{synth_video.stem}_{image['frame']:06d}.txt")
+        np.testing.assert_allclose(rows, yolo_rows(doc, image, scores=False), rtol=0, atol=1e-6)
+    assert len(list((out / "labels").iterdir())) == 3
+    assert len(list(decode_frames(out / synth_video.name))) == 3  # the drawn video: the kept frames
+
+
+@pytest.mark.slow
+def test_fps_keeps_the_first_frame_of_each_step(
+    trained_run: TrainedRun,  # noqa: F811
+    synth_video: Path,
+    video_prediction: tuple[Path, subprocess.CompletedProcess],
+    tmp_path: Path,
+) -> None:
+    """A 1 fps video at 0.4 fps: steps at 0, 2.5, 5, 7.5 s keep the frames at 0, 3 and 5 s.
+
+    The engine module's main in process (no torch import to wait for), with the arguments the CLI passes.
+    """
+    from surgtui.engine.predict import main
+    from surgtui.runs.inference import PredictOptions
+
+    out = tmp_path / "pred"
+    args = ["--out", str(out), "--batch", "3", "--no-images", *PredictOptions(fps=0.4).engine_args()]
+    assert main([str(trained_run.run_dir), str(synth_video), *args]) == 0
+    doc = json.loads((out / "predictions.json").read_text())
+    assert [(im["frame"], im["time"]) for im in doc["images"]] == [(0, 0.0), (3, 3.0), (5, 5.0)]
+    assert doc["info"]["sample_fps"] == 0.4 and sorted(p.name for p in out.iterdir()) == ["predictions.json"]
+    assert_same_detections(doc, json.loads((video_prediction[0] / "predictions.json").read_text()))
+
+
+def test_sampled_frames_and_their_count(synth_video: Path) -> None:
+    """The progress bar's total (sampled_count) is the number of frames sampled_frames keeps."""
+    from surgtui.engine.sources import open_video, sampled_count, sampled_frames, video_info
+
+    rate, total = video_info(synth_video)
+    assert (rate, total) == (1, FRAMES)
+    cases = {(2, None): [0, 2, 4, 6], (3, None): [0, 3, 6], (None, 0.4): [0, 3, 5], (None, 0.3): [0, 4, 7]}
+    cases |= {
+        (None, 1.0): list(range(FRAMES)),
+        (None, 30.0): list(range(FRAMES)),
+        (None, None): list(range(8)),
+    }
+    for (every, fps), want in cases.items():
+        container, stream = open_video(synth_video)
+        with container:
+            kept = [i for i, _ in sampled_frames(container.decode(stream), rate, every, fps)]
+        assert kept == want and sampled_count(total, rate, every, fps) == len(want), (every, fps)
+
+
+# ---------------------------------------------------------------- nested folders and globs
+
+
+@pytest.fixture(scope="module")
+def nested_folder(
+    tmp_path_factory: pytest.TempPathFactory,
+    trained_run: TrainedRun,  # noqa: F811
+    synth_video: Path,
+) -> Path:
+    """left/ and right/ hold different frames under one name; top.jpg; a PNG; a hidden folder; a video."""
+    root = tmp_path_factory.mktemp("nested")
+    frames = sorted((trained_run.data / "images" / "train").glob("*.jpg"))
+    for sub, frame in (("left", frames[0]), ("right", frames[1]), (".hidden", frames[2])):
+        (root / sub).mkdir()
+        shutil.copy(frame, root / sub / frames[0].name)
+    shutil.copy(frames[2], root / "top.jpg")
+    Image.new("RGB", (WIDTH, HEIGHT), (128, 128, 128)).save(root / "blank.png")
+    (root / "clips").mkdir()
+    shutil.copy(synth_video, root / "clips" / synth_video.name)  # videos stay out of folder mode
+    return root
+
+
+@pytest.mark.slow
+def test_predict_recursive_folder(trained_run: TrainedRun, nested_folder: Path, tmp_path: Path) -> None:  # noqa: F811
+    out, name = tmp_path / "pred", sorted((trained_run.data / "images" / "train").glob("*.jpg"))[0].name
+    r = surgtui(
+        "predict",
+        str(trained_run.run_dir),
+        str(nested_folder),
+        "--out",
+        str(out),
+        "--recursive",
+        "--save-txt",
+    )
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((out / "predictions.json").read_text())
+    names = ["blank.png", f"left/{name}", f"right/{name}", "top.jpg"]
+    assert [im["file_name"] for im in doc["images"]] == names and doc["info"]["recursive"] is True
+    truth = generator_boxes()
+    for i, sub in ((0, "left"), (1, "right")):  # same name, each its own frame's boxes
+        assert matched_fraction(doc, truth[i : i + 1], "file_name", [f"{sub}/{name}"]) >= 0.5
+    with Image.open(out / "left" / name) as left, Image.open(out / "right" / name) as right:
+        assert np.abs(np.asarray(left, int) - np.asarray(right)).mean() > 1  # two drawings, none overwritten
+    labels = sorted(str(p.relative_to(out / "labels")) for p in (out / "labels").rglob("*.txt"))
+    assert labels == ["blank.txt", f"left/{Path(name).stem}.txt", f"right/{Path(name).stem}.txt", "top.txt"]
+    for image in doc["images"]:
+        rows = read_label_file((out / "labels" / image["file_name"]).with_suffix(".txt"))
+        np.testing.assert_allclose(rows, yolo_rows(doc, image, scores=False), rtol=0, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_predict_glob(trained_run: TrainedRun, nested_folder: Path, tmp_path: Path) -> None:  # noqa: F811
+    """In process (the CLI passes the pattern on as it came): names relative to the folder before the wildcard."""
+    from surgtui.engine.predict import predict
+    from surgtui.runs.inference import PredictOptions
+
+    name = sorted((trained_run.data / "images" / "train").glob("*.jpg"))[0].name
+    pattern, out = Path(nested_folder, "**", "*.jpg"), tmp_path / "pred"
+    opts = PredictOptions(save_txt=True)  # at conf 0.99 (its best score is about 0.93) nothing is found
+    doc = predict(
+        str(trained_run.run_dir), pattern, out, conf=0.99, images=False, progress=False, options=opts
+    )
+    assert [im["file_name"] for im in doc["images"]] == [f"left/{name}", f"right/{name}", "top.jpg"]
+    assert doc["info"]["kind"] == "glob" and doc["info"]["source"] == str(pattern)
+    assert doc["annotations"] == []  # each image still gets its label file, empty (a stale one is replaced)
+    stem = Path(name).stem
+    labels = {f"left/{stem}.txt", f"right/{stem}.txt", "top.txt"}
+    assert {
+        str(p.relative_to(out / "labels")): p.read_text() for p in (out / "labels").rglob("*.txt")
+    } == dict.fromkeys(labels, "")
 
 
 @pytest.mark.slow
@@ -224,6 +436,65 @@ def test_bad_source_fails_before_the_engine_starts(tmp_path: Path, image: Path) 
     )
     assert "--conf" in line
     assert not (tmp_path / "out").exists() and not (tmp_path / "o").exists()
+
+
+def test_bad_sampling_or_search_fails_before_the_engine_starts(tmp_path: Path, image: Path) -> None:
+    from surgtui.errors import UserError
+    from surgtui.runs.inference import PredictOptions, check_predict_args
+
+    weights, video = tmp_path / "w.pt", tmp_path / "clip.mp4"
+    weights.write_bytes(b"not checked: the options are wrong first")
+    video.write_bytes(b"not decoded: the options are wrong first")
+    line = one_line_error(
+        surgtui(
+            "predict", str(weights), str(video), "--out", str(tmp_path / "o"), "--every", "2", "--fps", "5"
+        )
+    )
+    assert "--every and --fps" in line
+    pattern = str(tmp_path / "**" / "*.tiff")
+    line = one_line_error(surgtui("predict", str(weights), pattern, "--out", str(tmp_path / "o")))
+    assert f"{pattern}: no images match this pattern" in line
+
+    nested = tmp_path / "nested"
+    (nested / "sub").mkdir(parents=True)
+    shutil.copy(image, nested / "sub" / "a.png")
+    shutil.copy(image, nested / "sub" / "a.jpg")
+    cases = [
+        (video, PredictOptions(every=0), "--every 0: expected at least 1"),
+        (video, PredictOptions(fps=-1.0), "--fps -1: expected frames per second above 0"),
+        (image, PredictOptions(fps=2.0), f"--fps: samples a video's frames, and {image} is an image"),
+        (
+            nested,
+            PredictOptions(every=2, recursive=True),
+            f"--every: samples a video's frames, and {nested} is a folder",
+        ),
+        (
+            video,
+            PredictOptions(recursive=True),
+            f"--recursive: searches a folder's subfolders, and {video} is a video",
+        ),
+        (image, PredictOptions(save_conf=True), "--save-conf: appends the score to --save-txt's label lines"),
+        (
+            nested,
+            PredictOptions(),
+            "no images in this folder (expected .jpg, .jpeg, .png, .bmp, .tif, .tiff, .webp; "
+            "2 in its subfolders: add --recursive)",
+        ),
+        (nested, PredictOptions(recursive=True, save_txt=True), "would share labels/sub/a.txt"),
+    ]
+    for source, opts, needle in cases:
+        with pytest.raises(UserError) as err:
+            check_predict_args(source, tmp_path / "o", 0.25, 0.45, 8, "cpu", opts)
+        assert needle in str(err.value), (str(err.value), needle)
+    (nested / "sub" / "a.jpg").unlink()
+    (nested / "out").mkdir()
+    with pytest.raises(UserError, match="is inside .*--recursive would read its drawn images"):
+        check_predict_args(nested, nested / "out", 0.25, 0.45, 8, "cpu", PredictOptions(recursive=True))
+    assert (
+        check_predict_args(nested, tmp_path / "o", 0.25, 0.45, 8, "cpu", PredictOptions(recursive=True))
+        == "folder"
+    )
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.slow

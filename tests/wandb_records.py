@@ -46,11 +46,12 @@ def records(path: Path) -> list[bytes]:
     return out
 
 
-def history(run_dir: Path) -> list[dict[str, Any]]:
-    """Every `wandb.log` row of the offline run under `run_dir/wandb`, as dicts."""
+def history(run_dir: Path, offline_dir: Path | None = None) -> list[dict[str, Any]]:
+    """Every `wandb.log` row of the offline run under `run_dir/wandb` (the only one, or `offline_dir`), as dicts."""
     from wandb.proto import wandb_internal_pb2
 
-    (path,) = list(run_dir.glob("wandb/offline-run-*/run-*.wandb"))
+    where = offline_dir or run_dir / "wandb"
+    (path,) = list(where.glob("run-*.wandb" if offline_dir else "offline-run-*/run-*.wandb"))
     rows = []
     for raw in records(path):
         rec = wandb_internal_pb2.Record()

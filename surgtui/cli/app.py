@@ -15,6 +15,7 @@ import typer
 from surgtui import __version__
 from surgtui.cli.ablate import ablate_command
 from surgtui.cli.data import data_app
+from surgtui.cli.export_model import export_model_command
 from surgtui.cli.options import RunsDirOpt, SetOpt, runs_dir_of
 from surgtui.cli.queue import enqueue, queue_app
 from surgtui.cli.sweep import sweep_command, sweeps_command
@@ -357,13 +358,16 @@ def attach(
 def export(
     run_ref: str = typer.Argument(..., metavar="RUN"),
     out: Path | None = typer.Option(None, "--out", "-o", help="CSV file to write [default: stdout]."),
+    format_: str = typer.Option(
+        "ours", "--format", "-f", help="ours, or yolov5 (YOLOv5's results.csv columns and layout)."
+    ),
     runs_dir: Path | None = RunsDirOpt,
 ) -> None:
     """Write one CSV row per epoch: losses, metrics, learning rates."""
     from surgtui.cli.tables import export_csv
     from surgtui.runs.store import resolve_run
 
-    export_csv(resolve_run(run_ref, runs_dir_of(runs_dir)), out)
+    export_csv(resolve_run(run_ref, runs_dir_of(runs_dir)), out, format_)
 
 
 # ---------------------------------------------------------------- UI and inference
@@ -386,7 +390,11 @@ def predict(
     weights: str = typer.Argument(
         ..., metavar="RUN|WEIGHTS", help="A run (its best.pt, else last.pt) or a .pt file."
     ),
-    source: Path = typer.Argument(..., metavar="SOURCE", help="An image, a folder of images, or a video."),
+    source: Path = typer.Argument(
+        ...,
+        metavar="SOURCE",
+        help="An image, a folder of images, a quoted glob ('frames/**/*.png'), or a video.",
+    ),
     out: Path = typer.Option(
         ..., "--out", "-o", help="Directory for predictions.json and the drawn images/video."
     ),
@@ -395,12 +403,25 @@ def predict(
     device: str = DeviceOpt,
     batch: int = typer.Option(8, "--batch", help="Images per forward pass."),
     no_images: bool = typer.Option(False, "--no-images", help="Write only predictions.json."),
+    every: int | None = typer.Option(None, "--every", metavar="N", help="A video: keep frames 0, N, 2N, ..."),
+    fps: float | None = typer.Option(
+        None, "--fps", metavar="F", help="A video: keep about F frames per second."
+    ),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="A folder: its subfolders' images too."),
+    save_txt: bool = typer.Option(
+        False, "--save-txt", help="YOLO label files (class cx cy w h) in DIR/labels/."
+    ),
+    save_conf: bool = typer.Option(False, "--save-conf", help="Append the score to --save-txt's lines."),
     runs_dir: Path | None = RunsDirOpt,
 ) -> None:
     """Run a trained detector on an image, a folder of images or a video (docs/predict.md)."""
     from surgtui.cli.predict import predict_command
+    from surgtui.runs.inference import PredictOptions
 
-    raise typer.Exit(predict_command(weights, source, out, conf, iou, device, batch, no_images, runs_dir))
+    options = PredictOptions(every, fps, recursive, save_txt, save_conf)
+    raise typer.Exit(
+        predict_command(weights, source, out, conf, iou, device, batch, no_images, runs_dir, options)
+    )
 
 
 @app.command("eval")
@@ -431,17 +452,31 @@ def eval_(
 
 
 @app.command()
-def sync(run_ref: str = typer.Argument(..., metavar="RUN"), runs_dir: Path | None = RunsDirOpt) -> None:
-    """Upload a run's offline W&B log (runs `wandb sync` on it)."""
+def sync(
+    run_ref: str | None = typer.Argument(None, metavar="[RUN]"),
+    all_: bool = typer.Option(
+        False, "--all", help="Every run in the runs directory with an offline W&B log."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be uploaded; upload nothing."),
+    runs_dir: Path | None = RunsDirOpt,
+) -> None:
+    """Upload offline W&B logs (runs `wandb sync` on them): one run's, or with --all every run's."""
     import subprocess
 
-    from surgtui.runs.store import Run, resolve_run
+    from surgtui.runs.layout import WANDB_DIR
+    from surgtui.runs.store import Run, list_runs, resolve_run
 
-    run = Run.load(resolve_run(run_ref, runs_dir_of(runs_dir)))
-    offline = sorted(run.path.glob("wandb/offline-run-*"))
+    if (run_ref is None) == (not all_):
+        raise UserError("sync: give a RUN or --all, not both" if all_ else "sync: give a RUN, or --all")
+    root = runs_dir_of(runs_dir)
+    runs = list_runs(root) if run_ref is None else [Run.load(resolve_run(run_ref, root))]
+    # A resumed run holds one directory per engine start, all with its one W&B id: wandb syncs them as one run.
+    offline = [d for r in runs for d in sorted(r.path.glob(f"{WANDB_DIR}/offline-run-*"))]
     if not offline:
-        raise UserError(f"run {run.id}: no offline W&B run in {run.path / 'wandb'} (was [logging] wandb on?)")
-    raise typer.Exit(subprocess.call([sys.executable, "-m", "wandb", "sync", *map(str, offline)]))
+        where = f"any run in {root}" if all_ else f"run {runs[0].id} ({runs[0].path / WANDB_DIR})"
+        raise UserError(f"no offline W&B log in {where} (was [logging] wandb on?)")
+    command = [sys.executable, "-m", "wandb", "sync", *(["--dry-run"] if dry_run else []), *map(str, offline)]
+    raise typer.Exit(subprocess.call(command))
 
 
 app.add_typer(data_app, name="data", help="Synthesise, prepare, check and convert data sets.")
@@ -449,6 +484,7 @@ app.add_typer(queue_app, name="queue")
 app.command("sweep")(sweep_command)
 app.command("ablate")(ablate_command)
 app.command("sweeps")(sweeps_command)
+app.command("export-model")(export_model_command)
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from surgtui.errors import exit_code_for
 from surgtui.runs.events import EventTail
 from surgtui.runs.launcher import Topology, signal_run, wait_exit
 from surgtui.runs.layout import EVENTS_FILE, STDERR_LOG
-from surgtui.runs.metrics import BEST_METRIC, METRIC_LABELS, METRICS
+from surgtui.runs.metrics import BEST_METRIC, METRIC_LABELS, METRICS, TOTAL
 from surgtui.runs.state import RunState, fmt_duration
 from surgtui.runs.store import Run
 
@@ -41,7 +41,10 @@ def plain_line(e: dict[str, Any], state: RunState) -> str | None:
         )
     if kind == "val":
         m = e.get("metrics") or {}
-        return f"val   {e.get('epoch')} " + " ".join(f"{METRIC_LABELS[k]}={_num(m.get(k))}" for k in METRICS)
+        total = (e.get("loss") or {}).get(TOTAL)  # absent from runs before val events had a loss
+        loss = f" loss={_num(total)}" if "loss" in e else ""
+        metrics = " ".join(f"{METRIC_LABELS[k]}={_num(m.get(k))}" for k in METRICS)
+        return f"val   {e.get('epoch')} {metrics}{loss}"
     if kind == "log" and e.get("level") in ("warning", "error"):
         return f"{e['level']}: {e.get('message')}"
     if kind == "run_end":
@@ -93,6 +96,10 @@ def render(state: RunState, stopping: bool = False) -> Any:
             gauge.append(f" / clip {clip:g}   clipped in {state.clip_share:.0%} of logged steps", style="dim")
         grid.add_row("grad norm", gauge)
     grid.add_row("loss", "  ".join(f"{k} {_num(v)}" for k, v in state.loss.items()) or "--")
+    if state.val_loss:
+        grid.add_row(
+            f"val loss (ep {state.val_epoch})", "  ".join(f"{k} {_num(v)}" for k, v in state.val_loss.items())
+        )
     if state.val:
         m = state.val
         grid.add_row(

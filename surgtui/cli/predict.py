@@ -15,7 +15,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from surgtui.runs.inference import check_eval_args, check_predict_args, check_weights_file, resolve_weights
+from surgtui.runs.inference import (
+    PredictOptions,
+    check_eval_args,
+    check_model_file,
+    check_predict_args,
+    check_weights_file,
+    resolve_weights,
+)
 
 
 def run_engine(module: str, args: list[str]) -> int:
@@ -33,9 +40,10 @@ def predict_command(
     batch: int,
     no_images: bool,
     runs_dir: Path | None,
+    options: PredictOptions = PredictOptions(),
 ) -> int:
-    check_predict_args(source, out, conf, iou, batch, device)
-    path = check_weights_file(resolve_weights(weights, runs_dir))
+    check_predict_args(source, out, conf, iou, batch, device, options)
+    path = check_model_file(resolve_weights(weights, runs_dir))  # a checkpoint, or export-model's file
     args = [
         str(path),
         str(source),
@@ -50,7 +58,7 @@ def predict_command(
         "--batch",
         str(batch),
     ]
-    return run_engine("predict", args + (["--no-images"] if no_images else []))
+    return run_engine("predict", args + (["--no-images"] if no_images else []) + options.engine_args())
 
 
 def eval_command(

@@ -12,8 +12,15 @@ from typing import Any
 
 from surgtui.errors import UserError
 from surgtui.fileio import write_text_atomic
-from surgtui.runs.layout import BEST_WEIGHTS, LAST_WEIGHTS, WEIGHTS_DIR
-from surgtui.runs.metrics import METRIC_LABELS, PER_CLASS_LABELS
+from surgtui.runs.layout import BEST_WEIGHTS, LAST_WEIGHTS, MODEL_WEIGHTS, WEIGHTS_DIR
+from surgtui.runs.metrics import (
+    LOSS_COMPONENTS,
+    METRIC_LABELS,
+    PER_CLASS_LABELS,
+    TRAIN_PREFIX,
+    VAL_PREFIX,
+    YOLOV5_COLUMNS,
+)
 from surgtui.runs.rows import (
     COLUMN_KEYS,
     COLUMNS,
@@ -140,6 +147,13 @@ def print_show(run_dir: Path) -> None:
         f"epochs: {s.get('epoch', 0)}/{s.get('epochs')}  steps: {s.get('step')}/{s.get('total_steps')}  "
         f"warnings: {s.get('warnings', 0)}"
     )
+    last = s.get("last") or {}
+    for label, loss, epoch in (
+        ("train loss", last.get("epoch_loss"), s.get("epoch")),
+        ("val loss", last.get("val_loss"), last.get("val_epoch")),
+    ):
+        if loss:
+            console.print(f"{label} (epoch {epoch}): {_losses(loss)}")
     best = s.get("best")
     if best:
         console.print(
@@ -154,9 +168,18 @@ def print_show(run_dir: Path) -> None:
             table.add_row(name, *(f"{m.get(k, 0):.4f}" for k in PER_CLASS_LABELS))
         console.print(table)
     weights = run.path / WEIGHTS_DIR
-    for f in (BEST_WEIGHTS, LAST_WEIGHTS):
+    for f in (BEST_WEIGHTS, LAST_WEIGHTS, MODEL_WEIGHTS):
         if (weights / f).exists():
             console.print(f"weights: {weights / f}")
+
+
+def _losses(loss: dict[str, Any]) -> str:
+    """`coord 0.0123  conf 0.2000  class 0.0100  total 0.2223`; `--` for a value not recorded."""
+    return "  ".join(
+        f"{k} {loss[k]:.4f}" if isinstance(loss.get(k), (int, float)) else f"{k} --"
+        for k in LOSS_COMPONENTS
+        if k in loss
+    )
 
 
 def print_compare(run_dirs: list[Path], all_keys: bool) -> None:
@@ -201,10 +224,26 @@ def print_compare(run_dirs: list[Path], all_keys: bool) -> None:
     console.print(met)
 
 
-def export_csv(run_dir: Path, out: Path | None) -> None:
+EXPORT_FORMATS = ("ours", "yolov5")
+
+
+def export_csv(run_dir: Path, out: Path | None, fmt: str = "ours") -> None:
+    """One row per epoch: our columns (`ours`), or YOLOv5's results.csv (`yolov5`)."""
+    if fmt not in EXPORT_FORMATS:
+        raise UserError(f"--format {fmt!r}: allowed: {', '.join(EXPORT_FORMATS)}")
     data = epoch_rows(run_dir)
     if not data:
         raise UserError(f"run {run_dir.name}: no epochs recorded yet in {run_dir / 'events.jsonl'}")
+    text, epochs = _yolov5_csv(data) if fmt == "yolov5" else (_our_csv(data), len(data))
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(out, text)
+        print(f"wrote {epochs} epochs to {out}")
+
+
+def _our_csv(data: list[dict[str, Any]]) -> str:
     fields: list[str] = []
     for row in data:
         fields.extend(k for k in row if k not in fields)
@@ -212,9 +251,22 @@ def export_csv(run_dir: Path, out: Path | None) -> None:
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows(data)
-    if out is None:
-        sys.stdout.write(buf.getvalue())
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(out, buf.getvalue())
-        print(f"wrote {len(data)} epochs to {out}")
+    return buf.getvalue()
+
+
+def _yolov5_csv(data: list[dict[str, Any]]) -> tuple[str, int]:
+    """YOLOv5's results.csv as its logger writes it: `%20s` names, `%20.5g` values, epochs counted from 0.
+
+    One row per finished epoch (its `epoch_end`); like YOLOv5, an epoch without validation repeats the
+    last validation's values (nan before the first, and for a loss the run did not record).
+    """
+    lines = [",".join(f"{name:>20}" for name in ("epoch", *(c for c, _ in YOLOV5_COLUMNS)))]
+    val: dict[str, Any] = {}
+    for row in data:
+        val.update({k: v for k, v in row.items() if k.startswith(VAL_PREFIX)})
+        if not any(k.startswith(TRAIN_PREFIX) for k in row):  # not finished (stopped mid-epoch)
+            continue
+        merged = {**row, **val}
+        values = [row["epoch"] - 1, *(merged.get(key) for _, key in YOLOV5_COLUMNS)]
+        lines.append(",".join(f"{float('nan') if v is None else v:20.5g}" for v in values))
+    return "\n".join(lines) + "\n", len(lines) - 1

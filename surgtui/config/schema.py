@@ -250,6 +250,7 @@ class LoggingConfig(Section):
     wandb_entity: str = ""
     wandb_group: str = ""
     wandb_tags: list[str] = Field(default_factory=list)
+    tensorboard: bool = False  # event files in RUN_DIR/tensorboard/ (needs the tensorboard package)
     log_every: int = Field(10, ge=1)
 
 

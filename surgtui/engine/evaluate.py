@@ -1,4 +1,5 @@
-"""Validation: NMS, COCO mAP (pycocotools), precision/recall at the max-F1 confidence, mean IoU.
+"""Validation: NMS, COCO mAP (pycocotools), precision/recall at the max-F1 confidence, mean IoU, and the
+training loss on the validation set.
 
 `evaluate(model, loader, exp, device)` is shared by training and `surgtui eval`.
 """
@@ -16,6 +17,8 @@ from pycocotools.cocoeval import COCOeval
 from torchvision.ops import batched_nms, box_iou
 
 from surgtui.config.schema import CLASS_NAMES, Experiment
+from surgtui.engine.loss import COMPONENTS, DetectionLoss, targets_to_tensor
+from surgtui.engine.model import Detector
 from surgtui.runs.metrics import AP50, AP50_95, MAP50, MAP50_95, MEAN_IOU, PRECISION, RECALL
 
 MAX_NMS_CANDIDATES = 30_000  # YOLOv5's cap on boxes entering NMS per image
@@ -174,9 +177,11 @@ def evaluate(
     """Run `model` over `loader` (a validation DataLoader whose dataset has `coco_gt()`).
 
     Returns {"metrics": {map50, map50_95, precision, recall, mean_iou},
-    "per_class": {name: {ap50, ap50_95, precision, recall}}, "f1_conf": confidence of P and R}.
-    Predicted boxes are clipped to each image's content first. Undefined values
-    (no ground truth of a class, no detections) are 0.
+    "per_class": {name: {ap50, ap50_95, precision, recall}}, "f1_conf": confidence of P and R,
+    "loss": {coord, conf, class, total}}. Predicted boxes are clipped to each image's content first.
+    Undefined values (no ground truth of a class, no detections) are 0. The loss is the training loss
+    (`loss.DetectionLoss`, the experiment's weights) on the raw head outputs, a mean over batches as
+    `epoch_end`'s is over steps; None for a model that is not a `Detector` (the loss needs its anchors).
     """
     device = torch.device(device)
     names = CLASS_NAMES
@@ -192,10 +197,19 @@ def evaluate(
     n_gt = np.zeros(nc, dtype=np.int64)
     ious: list[np.ndarray] = []
     amp = device.type == "cuda" and exp.train.amp
+    loss_fn = (
+        DetectionLoss(exp.loss, model.anchors, model.strides, model.nc, model.img_size)
+        if isinstance(model, Detector)
+        else None
+    )
+    loss_sum, batches = torch.zeros(len(COMPONENTS), device=device), 0
     for images, targets in loader:
         images = images.to(device, non_blocking=True)
         with torch.autocast(device.type, enabled=amp):
             outputs = model(images)
+        if loss_fn is not None:
+            loss_sum += loss_fn(outputs, targets_to_tensor(targets, device))[1]  # float32, as in training
+            batches += 1
         preds = model.decode(outputs)
         dets = non_max_suppression(preds, exp.val.conf_thres, exp.val.iou_thres, exp.val.max_det)
         for det, tgt in zip(dets, targets):
@@ -242,7 +256,8 @@ def evaluate(
         RECALL: _mean_of(recall[present]),
         MEAN_IOU: float(best.mean()) if best.size else 0.0,
     }
-    return {"metrics": metrics, "per_class": per_class, "f1_conf": f1_conf}
+    loss = dict(zip(COMPONENTS, (loss_sum / batches).tolist())) if batches else None
+    return {"metrics": metrics, "per_class": per_class, "f1_conf": f1_conf, "loss": loss}
 
 
 def _mean_of(values: np.ndarray) -> float:

@@ -10,28 +10,15 @@ from typing import Any
 import torch
 
 from surgtui.config.schema import Experiment
-from surgtui.engine.checkpoint import load_for_inference
+from surgtui.engine.checkpoint import load_checkpoint, load_for_inference
 from surgtui.engine.model import Detector
 from surgtui.errors import ExitCode, UserError, one_line
 
 
 def checkpoint_info(path: Path) -> dict[str, Any]:
-    """Check that `path` is a surgtui checkpoint (UserError otherwise); its epoch, step and best.
-
-    Memory-maps the file, so the tensors are not read twice (load_for_inference reads them).
-    """
-    try:
-        try:
-            ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-        except RuntimeError:  # not torch's zip format: let a plain load say what the file is
-            ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # a pickle error, a truncated file, ...
-        raise UserError(f"{path}: not a surgtui checkpoint (cannot load it: {one_line(exc)})") from None
-    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("config"), dict) or "model" not in ckpt:
-        keys = ", ".join(list(ckpt)[:4]) if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise UserError(
-            f"{path}: not a surgtui checkpoint (expected the keys config, model, ema; found {keys or 'none'})"
-        )
+    """Check that `path` is a surgtui checkpoint, read weights-only (UserError otherwise); its epoch,
+    step and best. Memory-maps the file, so the tensors are not read twice (load_model reads them)."""
+    ckpt = load_checkpoint(path, "cpu", mmap=True)
     return {"epoch": ckpt.get("epoch"), "step": ckpt.get("step"), "best": ckpt.get("best")}
 
 

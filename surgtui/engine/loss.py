@@ -16,8 +16,9 @@ from torchvision.ops import box_convert, complete_box_iou_loss, sigmoid_focal_lo
 
 from surgtui.config.schema import LossConfig
 from surgtui.engine.assign import Assignment, assign
+from surgtui.runs.metrics import LOSS_COMPONENTS
 
-COMPONENTS: tuple[str, ...] = ("coord", "conf", "class", "total")
+COMPONENTS: tuple[str, ...] = LOSS_COMPONENTS  # the order of the parts tensor below
 NUM_SCALES = 3
 # Smallest predicted width/height (grid units): CIoU's atan(w / h) is NaN at w = h = 0.
 MIN_WH = 1e-6

@@ -7,7 +7,8 @@ an image, a folder of images or a video. Writes DIR/predictions.json (COCO style
 boxes drawn (DIR/<stem>.mp4).
 
 The model and its input size come from the checkpoint's own config (inference.load_model:
-the EMA weights, as validation used them). The pieces: sources.py (images and frames,
+the EMA weights, as validation used them), or from an exported file's sidecar (export-model's
+ONNX or TorchScript file: exported.py; only the model call differs). The pieces: sources.py (images and frames,
 letterboxed as in validation, read ahead in a thread), predictor.py (the model, NMS, boxes
 back in original pixels), predictions.py (the document), surgtui/data/draw.py (the drawing).
 
@@ -32,14 +33,14 @@ from PIL import Image
 from surgtui.config.device import DEVICE_CHOICES
 from surgtui.config.schema import CLASS_NAMES
 from surgtui.data.draw import draw_detections
-from surgtui.engine.inference import ProgressBar, load_model, main_wrapper
+from surgtui.data.media import LABELS_DIR
+from surgtui.engine.inference import ProgressBar, main_wrapper
 from surgtui.engine.predictions import PREDICTIONS_FILE, Collector
-from surgtui.engine.predictor import Predictor
-from surgtui.engine.runtime import resolve_device
-from surgtui.engine.sources import Item, batched, prefetch, source_items
+from surgtui.engine.predictor import open_predictor
+from surgtui.engine.sources import Item, batched, prefetch, sampled_rate, source_items
 from surgtui.errors import ExitCode, UserError, one_line
 from surgtui.fileio import atomic_write, write_text_atomic
-from surgtui.runs.inference import check_predict_args, resolve_weights
+from surgtui.runs.inference import PredictOptions, check_predict_args, resolve_weights
 from surgtui.runs.layout import BEST_WEIGHTS, LAST_WEIGHTS
 
 JPEG_QUALITY = 90
@@ -55,24 +56,28 @@ def predict(
     batch: int = 8,
     images: bool = True,
     progress: bool | None = None,
+    options: PredictOptions | None = None,
 ) -> dict:
     """Run the detector in `weights` (a file or a run) on `source`; write DIR/predictions.json (+ drawings).
 
-    Returns the predictions document. `progress` None: a bar when stdout is a terminal.
+    Returns the predictions document. `progress` None: a bar when stdout is a terminal. `options`:
+    frame sampling, folder search, YOLO label files.
     """
     t0 = time.time()
-    kind = check_predict_args(source, out, conf, iou, batch, device)
+    opts = options or PredictOptions()
+    kind = check_predict_args(source, out, conf, iou, batch, device, opts)
     path = resolve_weights(weights)
-    dev = resolve_device(device, "--device")
-    model, exp, ckpt = load_model(path, dev)
-    size = exp.model.img_size
+    predictor, model = open_predictor(path, device, conf, iou)  # a checkpoint, or a file export-model wrote
+    dev, size, conf, iou = model.device, model.img_size, model.conf, model.iou
     out.mkdir(parents=True, exist_ok=True)
-    predictor = Predictor(model, exp, dev, conf, iou)
-    collector = Collector(video=kind == "video")
+    labels = out / LABELS_DIR if opts.save_txt else None
+    collector = Collector(video=kind == "video", labels=labels, save_conf=opts.save_conf)
     show = sys.stdout.isatty() if progress is None else progress
 
     written: list[str] = []
-    items, total, fps = source_items(source, kind, size, exp.data.rect)  # letterboxed as validation was
+    items, total, fps = source_items(  # letterboxed as validation was
+        source, kind, size, model.rect, opts.every, opts.fps, opts.recursive
+    )
     bar = ProgressBar(f"predict {source.name}", total, show)
 
     def results() -> Iterator[tuple[Item, torch.Tensor]]:
@@ -92,7 +97,8 @@ def predict(
             frames = (
                 _even(np.asarray(draw_detections(Image.fromarray(it.frame), det))) for it, det in results()
             )
-            encode_video(video_out, frames, fps=fps)  # type: ignore[arg-type]  # a Fraction rate works too
+            rate = sampled_rate(fps, opts.every, opts.fps)  # type: ignore[arg-type]  # a video has a rate
+            encode_video(video_out, frames, fps=rate)  # type: ignore[arg-type]  # a Fraction rate works too
             written.append(video_out.name)
         elif images:
             with ThreadPoolExecutor(1, thread_name_prefix="surgtui-draw") as pool:
@@ -118,28 +124,30 @@ def predict(
         "description": "surgtui predictions",
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "weights": str(path),
-        "epoch": ckpt.get("epoch"),
+        "epoch": model.epoch,
         "source": str(source),
         "kind": kind,
         "img_size": size,
         "conf": conf,
         "iou": iou,
-        "max_det": exp.val.max_det,
+        "max_det": model.max_det,
         "device": str(dev),
-        "variant": exp.variant,
-        "backbone": exp.model.backbone,
+        "variant": model.variant,
+        "backbone": model.backbone,
+        **({"export": model.export} if model.export else {}),
+        **opts.info(),
     }
     if kind == "video":
         info.update(fps=float(fps or 0), drawn_video=written[0] if written else None)
     doc = collector.document(info)
     write_text_atomic(out / PREDICTIONS_FILE, json.dumps(doc) + "\n")
     counts = ", ".join(f"{name} {c}" for name, c in zip(CLASS_NAMES, collector.per_class.tolist()))
-    what = {"video": "frames", "folder": "images", "image": "image"}[kind]
+    what = {"video": "frames", "folder": "images", "glob": "images", "image": "image"}[kind]
     drawn = (
         f" and {written[0]}"
         if kind == "video" and written
         else (f" and {len(written)} drawn images" if written else "")
-    )
+    ) + (f" and {collector.label_files} label files in {LABELS_DIR}/" if labels else "")
     print(
         f"{n} {what}, {len(collector.annotations)} detections ({counts}) at conf >= {conf:g} in {elapsed:.1f} s "
         f"({n / max(elapsed, 1e-9):.1f} {what if n != 1 else 'image'}/s, {dev}); wrote {out / PREDICTIONS_FILE}{drawn}",
@@ -177,7 +185,10 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m surgtui.engine.predict",
         description="Run a trained detector on an image, a folder of images or a video.",
     )
-    parser.add_argument("weights", help=f"weights file ({BEST_WEIGHTS}, {LAST_WEIGHTS}) or a run directory")
+    parser.add_argument(
+        "weights",
+        help=f"weights file ({BEST_WEIGHTS}, {LAST_WEIGHTS}), a run directory, or an export (.onnx, .torchscript)",
+    )
     parser.add_argument("source", type=Path, help="an image, a folder of images or a video")
     parser.add_argument(
         "--out", type=Path, required=True, help=f"directory for {PREDICTIONS_FILE} and drawn images"
@@ -187,10 +198,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", help=f"{DEVICE_CHOICES} [auto]")
     parser.add_argument("--batch", type=int, default=8, help="images per forward pass [8]")
     parser.add_argument("--no-images", action="store_true", help=f"write only {PREDICTIONS_FILE}")
+    parser.add_argument("--every", type=int, help="a video: keep frames 0, N, 2N, ...")
+    parser.add_argument("--fps", type=float, help="a video: keep about F frames per second")
+    parser.add_argument("--recursive", action="store_true", help="a folder: its subfolders' images too")
+    parser.add_argument("--save-txt", action="store_true", help=f"YOLO label files in DIR/{LABELS_DIR}/")
+    parser.add_argument("--save-conf", action="store_true", help="append the score to --save-txt's lines")
     a = parser.parse_args(argv)
+    opts = PredictOptions(a.every, a.fps, a.recursive, a.save_txt, a.save_conf)
 
     def run() -> int:
-        predict(a.weights, a.source, a.out, a.conf, a.iou, a.device, a.batch, not a.no_images)
+        predict(a.weights, a.source, a.out, a.conf, a.iou, a.device, a.batch, not a.no_images, options=opts)
         return ExitCode.OK
 
     return main_wrapper(run)

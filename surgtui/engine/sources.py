@@ -1,12 +1,15 @@
-"""What `predict` reads: an image, a folder of images or a video, as letterboxed items, batched and prefetched.
+"""What `predict` reads: images (one, a folder's, a glob's) or a video, as letterboxed items, batched, prefetched.
 
 Images are letterboxed exactly as for training and validation (`transforms.letterbox`: the
 rect canvas when `data.rect`); a video's frames the same way from their RGB arrays. Loading
-and letterboxing run in a thread ahead of the model.
+and letterboxing run in a thread ahead of the model. A video may be sampled (`--every N`,
+`--fps F`): every frame is decoded (inter-frame coding needs them), only the kept ones are
+converted and letterboxed.
 """
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 from collections.abc import Iterable, Iterator
@@ -18,7 +21,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from surgtui.data.media import folder_images
+from surgtui.data.media import relative_name, source_images
 from surgtui.engine.transforms import PAD_VALUE, letterbox, letterbox_canvas, letterbox_geometry
 from surgtui.errors import UserError, one_line
 
@@ -55,8 +58,7 @@ def image_items(paths: list[Path], size: int, root: Path, rect: bool = False) ->
             canvas, scale, pad_x, pad_y, (h, w) = letterbox(path, size, rect)
         except (OSError, ValueError, Image.DecompressionBombError) as exc:
             raise UserError(f"{path}: cannot read this image ({one_line(exc)})") from None
-        name = str(path.relative_to(root)) if root in path.parents else path.name
-        yield Item(i, name, w, h, np.asarray(canvas), scale, pad_x, pad_y, path=path)
+        yield Item(i, relative_name(path, root), w, h, np.asarray(canvas), scale, pad_x, pad_y, path=path)
 
 
 def open_video(path: Path) -> tuple[Any, Any]:
@@ -74,14 +76,71 @@ def open_video(path: Path) -> tuple[Any, Any]:
     return container, container.streams.video[0]
 
 
-def video_items(path: Path, size: int, rect: bool = False) -> Iterator[Item]:
+def sampled_frames(
+    frames: Iterable[Any], rate: Fraction, every: int | None = None, fps: float | None = None
+) -> Iterator[tuple[int, Any]]:
+    """(index, frame) of the decoded frames kept: all; every Nth (0, N, 2N, ...); or about `fps` per second.
+
+    `fps`: the first frame at or after each 1/fps step of presentation time, counted from the first
+    frame (exact: timestamps as fractions, `fps` as the decimal given); above the video's rate, every frame.
+    """
+    step = Fraction(repr(float(fps))) if fps else None
+    start: Fraction | None = None
+    next_slot = 0
+    for i, frame in enumerate(frames):
+        if every is not None:
+            if i % every == 0:
+                yield i, frame
+            continue
+        if step is None:
+            yield i, frame
+            continue
+        t = frame_time(frame, i, rate)
+        start = t if start is None else start
+        slot = math.floor((t - start) * step)
+        if slot >= next_slot:
+            next_slot = slot + 1
+            yield i, frame
+
+
+def frame_time(frame: Any, index: int, rate: Fraction) -> Fraction:
+    """A decoded frame's presentation time in seconds, exact; index / rate when the container has no pts."""
+    if frame.pts is not None and frame.time_base is not None:
+        return frame.pts * Fraction(frame.time_base)
+    return index / rate
+
+
+def sampled_count(
+    total: int | None, rate: Fraction, every: int | None = None, fps: float | None = None
+) -> int | None:
+    """How many of `total` frames at a constant `rate` sampled_frames keeps (None: the count is unknown)."""
+    if total is None or every is None and fps is None:
+        return total
+    if every is not None:
+        return -(-total // every)
+    step = Fraction(repr(float(fps)))
+    return total if step >= rate else math.floor((total - 1) / rate * step) + 1
+
+
+def sampled_rate(rate: Fraction, every: int | None = None, fps: float | None = None) -> Fraction:
+    """The frame rate of the kept frames (the drawn video's, so it plays in real time)."""
+    if every is not None:
+        return rate / every
+    return min(rate, Fraction(repr(float(fps)))) if fps else rate
+
+
+def video_items(
+    path: Path, size: int, rect: bool = False, every: int | None = None, fps: float | None = None
+) -> Iterator[Item]:
+    """The kept frames (sampled_frames) of a video, letterboxed; Item.index: the frame's index in the video."""
     import av
 
     container, stream = open_video(path)
+    rate = _rate(stream)
     i = -1
     with container:
         try:
-            for i, frame in enumerate(container.decode(stream)):
+            for i, frame in sampled_frames(_decode(container, stream), rate, every, fps):
                 image = frame.to_ndarray(format="rgb24")
                 canvas, scale, pad_x, pad_y = letterbox_array(image, size, rect)
                 t = float(frame.time) if frame.time is not None else None
@@ -97,29 +156,67 @@ def video_items(path: Path, size: int, rect: bool = False) -> Iterator[Item]:
                     frame=image,
                     time=t,
                 )
+        except _DecodeError as exc:  # frame numbers 0-based, as in predictions.json
+            raise UserError(f"{path}: cannot decode frame {exc.index} ({one_line(exc.__cause__)})") from None
         except av.FFmpegError as exc:
-            raise UserError(f"{path}: cannot decode frame {i + 1} ({one_line(exc)})") from None
+            raise UserError(f"{path}: cannot convert frame {i} ({one_line(exc)})") from None
     if i < 0:
         raise UserError(f"{path}: no frames in this video")
+
+
+class _DecodeError(Exception):
+    """A frame that did not decode, with its index in the video (frames sampling skips count too)."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index
+
+
+def _decode(container: Any, stream: Any) -> Iterator[Any]:
+    import av
+
+    i = 0
+    frames = container.decode(stream)
+    while True:
+        try:
+            frame = next(frames)
+        except StopIteration:
+            return
+        except av.FFmpegError as exc:
+            raise _DecodeError(i) from exc
+        yield frame
+        i += 1
 
 
 def video_info(path: Path) -> tuple[Fraction, int | None]:
     """(frame rate, frame count when the container says) of a video."""
     container, stream = open_video(path)
     with container:
-        rate = stream.average_rate or stream.guessed_rate or Fraction(25)
-        return Fraction(rate), (stream.frames or None)
+        return _rate(stream), (stream.frames or None)
+
+
+def _rate(stream: Any) -> Fraction:
+    return Fraction(stream.average_rate or stream.guessed_rate or 25)
 
 
 def source_items(
-    source: Path, kind: str, size: int, rect: bool = False
+    source: Path,
+    kind: str,
+    size: int,
+    rect: bool = False,
+    every: int | None = None,
+    fps: float | None = None,
+    recursive: bool = False,
 ) -> tuple[Iterator[Item], int | None, Fraction | None]:
-    """(items, their number when known, a video's frame rate) of a source of `kind` (media.source_kind)."""
+    """(items, their number when known, a video's frame rate) of a source of `kind` (media.source_kind).
+
+    A video's frames sampled by `every` / `fps` (sampled_frames); a folder searched with `recursive`.
+    """
     if kind == "video":
-        fps, total = video_info(source)
-        return video_items(source, size, rect), total, fps
-    paths = folder_images(source) if kind == "folder" else [source]
-    return image_items(paths, size, source if kind == "folder" else source.parent, rect), len(paths), None
+        rate, total = video_info(source)
+        return video_items(source, size, rect, every, fps), sampled_count(total, rate, every, fps), rate
+    paths, root = source_images(source, kind, recursive)
+    return image_items(paths, size, root, rect), len(paths), None
 
 
 def batched(items: Iterable[Item], size: int) -> Iterator[list[Item]]:

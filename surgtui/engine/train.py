@@ -28,11 +28,13 @@ from surgtui.config.schema import Experiment
 from surgtui.engine import faults
 from surgtui.engine.anchors import check_anchors, dataset_wh
 from surgtui.engine.checkpoint import (
+    CHECKPOINT_VERSION,
     load_checkpoint,
     model_weights,
     rng_state,
     save_checkpoint,
     set_rng_state,
+    shareable_weights,
 )
 from surgtui.engine.datasets import build_datasets, collate
 from surgtui.engine.evaluate import evaluate
@@ -52,7 +54,14 @@ from surgtui.engine.schedule import apply_lr
 from surgtui.errors import ExitCode, UserError, exit_code_for, one_line
 from surgtui.fileio import remove_stale_temps
 from surgtui.runs.events import EventWriter
-from surgtui.runs.layout import BEST_WEIGHTS, CONFIG_FILE, LAST_WEIGHTS, STOP_REASON_FILE, WEIGHTS_DIR
+from surgtui.runs.layout import (
+    BEST_WEIGHTS,
+    CONFIG_FILE,
+    LAST_WEIGHTS,
+    MODEL_WEIGHTS,
+    STOP_REASON_FILE,
+    WEIGHTS_DIR,
+)
 from surgtui.runs.lock import take_engine_lock
 from surgtui.runs.metrics import BEST_METRIC
 from surgtui.runs.rows import flatten
@@ -330,6 +339,7 @@ class Trainer:
         # the other order would leave best.pt an improvement behind what the run reports.
         if best:
             save_checkpoint(self.weights / BEST_WEIGHTS, state)
+            save_checkpoint(self.weights / MODEL_WEIGHTS, shareable_weights(state))
             self.events.checkpoint(epoch, f"{WEIGHTS_DIR}/{BEST_WEIGHTS}", True)  # relative to the run dir
             faults.hit("checkpoint:between")
         save_checkpoint(self.weights / LAST_WEIGHTS, state)
@@ -390,6 +400,14 @@ class Trainer:
                     f"{LAST_WEIGHTS} is missing or older",
                 )
             )
+        if ck.get("version", 1) < CHECKPOINT_VERSION:
+            self._notes.append(
+                (
+                    "info",
+                    f"{WEIGHTS_DIR}/{path.name} is a version-{ck.get('version', 1)} checkpoint; the next save "
+                    f"writes version {CHECKPOINT_VERSION}",
+                )
+            )
         if not isinstance(ck.get("steps_per_epoch"), int) or "optimizer" not in ck:
             raise UserError(f"--resume: {path} holds weights only (no optimizer state); it cannot be resumed")
         if ck["steps_per_epoch"] != self.steps_per_epoch:
@@ -397,9 +415,11 @@ class Trainer:
                 f"--resume: {path} has {ck['steps_per_epoch']} steps per epoch, the config gives "
                 f"{self.steps_per_epoch} (batch size or data changed); start a new run"
             )
-        # Resumed from best.pt: last.pt holds the newest state from here on, even with no epoch left.
+        # Resumed from best.pt: last.pt holds the newest state from here on, even with no epoch left,
+        # and model.pt best.pt's weights (a kill may have come between the two files).
         if path.name != LAST_WEIGHTS and self.rank == 0:
             save_checkpoint(self.weights / LAST_WEIGHTS, ck)
+            save_checkpoint(self.weights / MODEL_WEIGHTS, shareable_weights(ck))
         old, new = flatten(ck["config"]), flatten(self.exp.to_dict())
         if self.exp.train.node_rank > 0:  # the checkpoint is node 0's: its own keys are not a change
             old.update({k: v for k, v in new.items() if _per_node(k)})
@@ -569,7 +589,7 @@ class Trainer:
         result = evaluate(model, self.val_loader, self.exp, self.device)
         faults.hit("val")
         self.dist.barrier()
-        self.events.val(epoch, result["metrics"], result["per_class"])
+        self.events.val(epoch, result["metrics"], result["per_class"], result.get("loss"))
         value = result["metrics"][BEST_METRIC]
         if self.best is None or value > self.best["value"]:
             self.best = {"epoch": epoch, "metric": BEST_METRIC, "value": value}
@@ -577,14 +597,23 @@ class Trainer:
         return False
 
 
-def _attach_wandb(events: EventWriter, exp: Experiment, run_dir: Path) -> None:
-    """Mirror events to W&B; a W&B problem is a warning, never a failed run."""
-    try:
-        from surgtui.engine.wandb_sink import WandbSink
+def attach_sinks(events: EventWriter, exp: Experiment, run_dir: Path) -> None:
+    """Mirror events to W&B and TensorBoard as the experiment asks; a problem with either is a warning,
+    never a failed run."""
+    if exp.logging.wandb:
+        try:
+            from surgtui.engine.wandb_sink import WandbSink
 
-        events.add_sink(WandbSink(exp, run_dir, run_dir.name, events.log))
-    except Exception as exc:
-        events.log("warning", f"W&B logging is off: {one_line(exc)}")
+            events.add_sink(WandbSink(exp, run_dir, run_dir.name, events.log))
+        except Exception as exc:
+            events.log("warning", f"W&B logging is off: {one_line(exc)}")
+    if exp.logging.tensorboard:
+        try:
+            from surgtui.engine.tensorboard_sink import TensorBoardSink
+
+            events.add_sink(TensorBoardSink(run_dir))
+        except Exception as exc:
+            events.log("warning", f"TensorBoard logging is off: {one_line(exc)}")
 
 
 def _say(message: str) -> None:
@@ -643,8 +672,8 @@ def run(
     try:
         with StopFlag(patient=dist.active, pending=early_signals) as stop:
             exp = load_frozen(run_dir / CONFIG_FILE)
-            if exp.logging.wandb and is_main:
-                _attach_wandb(events, exp, run_dir)
+            if is_main:
+                attach_sinks(events, exp, run_dir)
             trainer = Trainer(run_dir, exp, events, stop, resume, dist)
             status, reason = trainer.fit()
         return end(status, reason, exit_code_for(status))

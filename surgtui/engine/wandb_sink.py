@@ -1,9 +1,10 @@
 """Mirror the event stream to Weights & Biases.
 
 wandb is imported only when `[logging] wandb = true`. Without an API key (and no
-WANDB_MODE set) the run goes offline and says so once; `surgtui sync RUN` or
-`wandb sync` uploads it later. Any W&B failure turns the mirror off with a
-warning (EventWriter drops a sink that raises): training never stops for it.
+WANDB_MODE set) the run goes offline and says so once; `surgtui sync RUN` (or
+`surgtui sync --all`) or `wandb sync` uploads it later. Any W&B failure turns the
+mirror off with a warning (EventWriter drops a sink that raises): training never
+stops for it.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from surgtui.config.schema import Experiment
+from surgtui.engine.scalars import event_scalars
 from surgtui.errors import ExitCode
-from surgtui.runs.layout import BEST_WEIGHTS, RUN_JSON, WEIGHTS_DIR
-from surgtui.runs.metrics import VAL_PREFIX
+from surgtui.runs.layout import BEST_WEIGHTS, RUN_JSON, WANDB_DIR, WEIGHTS_DIR
 from surgtui.runs.store import read_json, update_run_json
 
 
@@ -40,6 +41,13 @@ def choose_mode() -> tuple[str, str | None]:
     return "offline", "W&B: no API key found, logging offline; upload later with `surgtui sync RUN`"
 
 
+def id_on_disk(run_dir: Path) -> str | None:
+    """The W&B id in the newest `wandb/[offline-]run-<time>-<id>` directory: what run.json's `wandb_id` said,
+    should an engine have died before writing it there."""
+    dirs = sorted((run_dir / WANDB_DIR).glob("*run-*-*"), key=lambda d: d.name.split("run-", 1)[1])
+    return dirs[-1].name.rsplit("-", 1)[1] if dirs else None
+
+
 class WandbSink:
     """Called with every event the engine writes; turns them into W&B history, config and summary."""
 
@@ -53,7 +61,8 @@ class WandbSink:
         mode, note = choose_mode()
         if note:
             log("info", note)
-        previous = read_json(run_dir / RUN_JSON).get("wandb_id")
+        # A resumed run goes on as the same W&B run: `wandb sync` then uploads its offline parts as one.
+        previous = read_json(run_dir / RUN_JSON).get("wandb_id") or id_on_disk(run_dir)
         self.run = wandb.init(
             project=exp.logging.wandb_project,
             entity=exp.logging.wandb_entity or None,
@@ -81,27 +90,10 @@ class WandbSink:
         kind = e["type"]
         if kind == "step":
             self.step = e["step"]
-            row = {f"lr/{k}": v for k, v in e["lr"].items()}
-            row.update({f"loss/{k}": v for k, v in e["loss"].items() if v is not None})
-            row.update(
-                {
-                    "grad_norm": e["grad_norm"],
-                    "clipped": int(e["clipped"]),
-                    "imgs_per_s": e["imgs_per_s"],
-                    "epoch": e["epoch"],
-                }
-            )
+        row = event_scalars(e)
+        if row:
             self.run.log(row, step=self.step)
-        elif kind == "epoch_end":
-            self.run.log(
-                {f"epoch_loss/{k}": v for k, v in e["loss"].items() if v is not None}, step=self.step
-            )
-        elif kind == "val":
-            row = {f"{VAL_PREFIX}{k}": v for k, v in e["metrics"].items()}
-            for cls, m in e.get("per_class", {}).items():
-                row.update({f"{VAL_PREFIX}{cls}/{k}": v for k, v in m.items()})
-            self.run.log(row, step=self.step)
-        elif kind == "run_end":
+        if kind == "run_end":
             best = e.get("best") or {}
             self.run.summary.update({"status": e["status"], **{f"best/{k}": v for k, v in best.items()}})
             best_pt = self.run_dir / WEIGHTS_DIR / BEST_WEIGHTS

@@ -135,9 +135,15 @@ class EventWriter:
         )
 
     def val(
-        self, epoch: int, metrics: dict[str, float], per_class: dict[str, dict[str, float]]
+        self,
+        epoch: int,
+        metrics: dict[str, float],
+        per_class: dict[str, dict[str, float]],
+        loss: dict[str, float] | None = None,
     ) -> dict[str, Any]:
-        return self.emit("val", epoch=epoch, metrics=metrics, per_class=per_class)
+        """A `val` event; `loss` (the training loss's components on the validation set) when measured."""
+        extra = {} if loss is None else {"loss": {k: _finite(v) for k, v in loss.items()}}
+        return self.emit("val", epoch=epoch, metrics=metrics, per_class=per_class, **extra)
 
     def checkpoint(self, epoch: int, path: str, best: bool) -> dict[str, Any]:
         return self.emit("checkpoint", epoch=epoch, path=path, best=best)

@@ -7,12 +7,19 @@ them again when started by hand. A RUN argument resolves to the run's best weigh
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from surgtui.config.device import DEVICE_CHOICES, parse_device
 from surgtui.config.schema import SYNTHETIC_SOURCE
-from surgtui.data.media import source_kind
+from surgtui.data.media import LABELS_DIR, glob_root, label_name, relative_name, source_images, source_kind
 from surgtui.errors import UserError, one_line
+from surgtui.runs.exports import (
+    EXPORT_SUFFIXES,
+    check_exported_file,
+    check_onnx_packages,
+    exported_format,
+)
 from surgtui.runs.layout import BEST_WEIGHTS, LAST_WEIGHTS, RUN_JSON, WEIGHTS_DIR
 from surgtui.runs.store import resolve_run
 
@@ -25,7 +32,7 @@ def resolve_weights(ref: str, runs_dir: Path | None = None) -> Path:
     path = Path(ref).expanduser()
     if path.is_file():
         return path
-    if path.suffix.lower() in WEIGHT_SUFFIXES:
+    if path.suffix.lower() in (*WEIGHT_SUFFIXES, *EXPORT_SUFFIXES.values()):
         raise UserError(f"{ref}: no such weights file")
     if path.is_dir() and not (path / RUN_JSON).is_file():
         if not any((path / WEIGHTS_DIR / n).is_file() for n in WEIGHT_NAMES):
@@ -51,7 +58,91 @@ def check_device(device: str) -> str:
     return device
 
 
-def check_predict_args(source: Path, out: Path, conf: float, iou: float, batch: int, device: str) -> str:
+@dataclass(frozen=True)
+class PredictOptions:
+    """predict's frame sampling (--every, --fps), folder search (--recursive), YOLO labels (--save-txt/-conf)."""
+
+    every: int | None = None
+    fps: float | None = None
+    recursive: bool = False
+    save_txt: bool = False
+    save_conf: bool = False
+
+    def engine_args(self) -> list[str]:
+        """The same options for `python -m surgtui.engine.predict`."""
+        args = ["--every", str(self.every)] if self.every is not None else []
+        args += ["--fps", repr(self.fps)] if self.fps is not None else []
+        flags = {"--recursive": self.recursive, "--save-txt": self.save_txt, "--save-conf": self.save_conf}
+        return args + [flag for flag, on in flags.items() if on]
+
+    def info(self) -> dict:
+        """The options given, for predictions.json's `info`."""
+        given = {"every": self.every, "sample_fps": self.fps, "recursive": self.recursive}
+        given |= {"save_txt": self.save_txt, "save_conf": self.save_conf}
+        return {k: v for k, v in given.items() if v not in (None, False)}
+
+
+def check_predict_options(opts: PredictOptions) -> None:
+    """The options alone, before the source is looked at."""
+    if opts.every is not None and opts.fps is not None:
+        raise UserError("--every and --fps: give one of them (both choose which frames of a video to read)")
+    if opts.every is not None and opts.every < 1:
+        raise UserError(f"--every {opts.every}: expected at least 1 (1 keeps every frame)")
+    if opts.fps is not None and not (0 < opts.fps < math.inf):
+        raise UserError(f"--fps {opts.fps:g}: expected frames per second above 0")
+    if opts.save_conf and not opts.save_txt:
+        raise UserError("--save-conf: appends the score to --save-txt's label lines; give --save-txt too")
+
+
+def check_predict_source(source: Path, kind: str, out: Path, opts: PredictOptions) -> None:
+    """The options against the source: sampling needs a video, --recursive a folder; outputs stay apart."""
+    for flag, given in (("--every", opts.every is not None), ("--fps", opts.fps is not None)):
+        if given and kind != "video":
+            raise UserError(f"{flag}: samples a video's frames, and {source} is {_kind_phrase(kind)}")
+    if opts.recursive and kind != "folder":
+        why = (
+            "the pattern's ** searches subfolders" if kind == "glob" else f"{source} is {_kind_phrase(kind)}"
+        )
+        raise UserError(f"--recursive: searches a folder's subfolders, and {why}")
+    if kind not in ("folder", "glob") or not (opts.recursive or opts.save_txt or kind == "glob"):
+        return  # nothing below applies: no need to list the images again
+    paths, root = source_images(source, kind, opts.recursive)
+    where = out.resolve()
+    if opts.recursive and root.resolve() in where.parents:
+        raise UserError(
+            f"--out {out}: is inside {source}; --recursive would read its drawn images as sources"
+        )
+    if kind == "glob":  # an earlier run's drawn copies, matched again, would be drawn into DIR/DIR/...
+        inside = [p for p in paths if where in p.resolve().parents]
+        names = {relative_name(p, root) for p in paths} - {relative_name(p, root) for p in inside}
+        if copy := next((p for p in inside if str(p.resolve().relative_to(where)) in names), None):
+            raise UserError(
+                f"--out {out}: holds {copy}, a drawn copy {source} matches too; choose a DIR it does not match"
+            )
+    if opts.save_txt:
+        seen: dict[str, Path] = {}
+        for path in paths:
+            name = label_name(relative_name(path, root))
+            if name in seen:
+                raise UserError(
+                    f"--save-txt: {seen[name]} and {path} would share {LABELS_DIR}/{name} (named by the stem)"
+                )
+            seen[name] = path
+
+
+def _kind_phrase(kind: str) -> str:
+    return {"image": "an image", "video": "a video", "folder": "a folder", "glob": "a glob pattern"}[kind]
+
+
+def check_predict_args(
+    source: Path,
+    out: Path,
+    conf: float,
+    iou: float,
+    batch: int,
+    device: str,
+    opts: PredictOptions = PredictOptions(),
+) -> str:
     """Everything about `predict`'s arguments that needs no torch; returns the source kind."""
     if not (0.0 <= conf <= 1.0) or math.isnan(conf):
         raise UserError(f"--conf {conf:g}: expected a score threshold in 0..1")
@@ -60,12 +151,14 @@ def check_predict_args(source: Path, out: Path, conf: float, iou: float, batch: 
     if batch < 1:
         raise UserError(f"--batch {batch}: expected at least 1")
     check_device(device)
-    kind = source_kind(source)
+    check_predict_options(opts)
+    kind = source_kind(source, opts.recursive)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a directory")
-    folder = source if kind == "folder" else source.parent
+    folder = {"folder": source, "glob": glob_root(str(source))}.get(kind, source.parent)
     if out.exists() and out.resolve() == folder.resolve():
         raise UserError(f"--out {out}: is where the source images are; drawn images would overwrite them")
+    check_predict_source(source, kind, out, opts)
     _check_decodes(source, kind)
     return kind
 
@@ -97,6 +190,16 @@ def check_weights_file(path: Path) -> Path:
     if not is_checkpoint_file(path):
         raise UserError(f"{path}: not a surgtui checkpoint (not a file torch.save writes)")
     return path
+
+
+def check_model_file(path: Path) -> Path:
+    """predict's model: a checkpoint, or a file export-model wrote (its sidecar beside it; for ONNX the extra)."""
+    fmt = exported_format(path)
+    if fmt is None:
+        return check_weights_file(path)
+    if fmt == "onnx":
+        check_onnx_packages("an ONNX model")
+    return check_exported_file(path)
 
 
 def check_eval_args(data: str | None, batch: int | None, device: str, split: str | None = None) -> None:

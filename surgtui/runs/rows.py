@@ -185,7 +185,7 @@ def metric_comparison(runs: Sequence[Run]) -> list[dict[str, Any]]:
 
 
 def epoch_rows(run_dir: Path) -> list[dict[str, Any]]:
-    """One row per epoch, like Ultralytics' results.csv: losses, metrics, learning rates."""
+    """One row per epoch, like Ultralytics' results.csv: losses (`train/…`, `val/…`), metrics, learning rates."""
     by_epoch: dict[int, dict[str, Any]] = {}
     for e in read_events(run_dir / EVENTS_FILE):
         if (point := rewind_point(e)) is not None:  # the redone epochs replace the crashed attempt's
@@ -203,4 +203,6 @@ def epoch_rows(run_dir: Path) -> list[dict[str, Any]]:
             row["duration_s"] = e.get("duration_s")
         elif e["type"] == "val":
             row.update({VAL_PREFIX + k: v for k, v in (e.get("metrics") or {}).items()})
+            # The validation loss: val/coord ... val/total (runs from before it have none).
+            row.update({VAL_PREFIX + k: v for k, v in (e.get("loss") or {}).items()})
     return [by_epoch[k] for k in sorted(by_epoch)]

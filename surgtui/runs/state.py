@@ -33,6 +33,7 @@ class RunState:
     loss: dict[str, float | None] = field(default_factory=dict)
     imgs_per_s: float | None = None
     val: dict[str, Any] = field(default_factory=dict)
+    val_loss: dict[str, float | None] = field(default_factory=dict)  # empty in runs from before it
     val_epoch: int | None = None
     best: dict[str, Any] | None = None
     logs: deque = field(default_factory=lambda: deque(maxlen=200))
@@ -80,6 +81,7 @@ class RunState:
             self.epochs_done = e.get("epoch", self.epochs_done)
         elif kind == "val":
             self.val = e.get("metrics") or {}
+            self.val_loss = e.get("loss") or {}
             self.val_epoch = e.get("epoch")
             value = self.val.get(BEST_METRIC)
             if value is not None and self.val_epoch is not None:

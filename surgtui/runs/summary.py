@@ -64,6 +64,7 @@ class Summary:
                 "grad_norm": None,
                 "imgs_per_s": None,
                 "metrics": {},
+                "val_loss": {},
                 "val_epoch": None,
             },
             "best": None,
@@ -135,7 +136,8 @@ class Summary:
         d["steps_logged"], d["clipped_steps"] = len(self._steps), sum(c for _, c in self._steps)
         self._vals = [v for v in self._vals if (v.get("epoch") or 0) <= epoch]
         d["best"], d["best_per_metric"] = None, {}
-        d["last"]["metrics"], d["last"]["val_epoch"] = {}, None
+        d["last"]["metrics"], d["last"]["val_loss"], d["last"]["val_epoch"] = {}, {}, None
+        d["last"].pop("epoch_loss", None)  # the crashed attempt's; the redone epoch_end brings it back
         for v in self._vals:
             self._add_val(v)
 
@@ -144,6 +146,7 @@ class Summary:
         epoch = e.get("epoch")
         metrics = e.get("metrics") or {}
         d["last"]["metrics"] = metrics
+        d["last"]["val_loss"] = e.get("loss") or {}  # absent in runs from before val events had it
         d["last"]["val_epoch"] = epoch
         for name, value in metrics.items():
             if not isinstance(value, (int, float)):
