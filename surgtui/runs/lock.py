@@ -58,6 +58,15 @@ def lock_file(path: Path, wait_s: float = 0.0) -> int | None:
             time.sleep(0.02)
 
 
+def lock_held(path: Path) -> bool:
+    """Whether another process holds the flock on `path` (taken and dropped at once when free)."""
+    fd = lock_file(path)
+    if fd is None:
+        return True
+    os.close(fd)
+    return False
+
+
 def acquire_engine_lock(run_dir: Path, wait_s: float = 0.5) -> int | None:
     """Take the run's engine lock (the launcher passes the fd to the engine); None when another engine holds it.
 

@@ -123,10 +123,6 @@ def sort_runs(runs: Sequence[Run], key: str, descending: bool | None = None) -> 
     return sorted(present, key=lambda r: col.get(r), reverse=desc) + missing
 
 
-def rows(runs: Sequence[Run]) -> list[dict[str, Any]]:
-    return [{c.key: c.get(r) for c in COLUMNS} for r in runs]
-
-
 def flat_config(run_dir: Path) -> dict[str, Any]:
     """config.toml as dotted keys: `optim.lr` -> 0.001."""
     try:

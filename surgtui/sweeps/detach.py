@@ -6,7 +6,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+
+def log(message: str) -> None:
+    """One line of a detached process's log (scheduler.log, worker.log): the time, then what happened."""
+    print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
 
 
 def spawn_detached(module: str, arg: Path, log: Path) -> subprocess.Popen:

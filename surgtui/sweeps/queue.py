@@ -27,9 +27,9 @@ from surgtui.config.load import load_experiment, load_frozen
 from surgtui.errors import UserError
 from surgtui.fileio import write_json_atomic, write_text_atomic
 from surgtui.runs.launcher import launch_run
-from surgtui.runs.lock import lock_file
+from surgtui.runs.lock import lock_file, lock_held
 from surgtui.runs.store import Run, read_json
-from surgtui.sweeps.detach import spawn_detached
+from surgtui.sweeps.detach import log, spawn_detached
 from surgtui.sweeps.gpus import on_gpu, visible_gpus
 from surgtui.sweeps.store import safe_name
 
@@ -144,11 +144,7 @@ def worker_alive(runs_dir: Path) -> bool:
     root = queue_dir(runs_dir)
     if not root.is_dir():
         return False
-    fd = lock_file(root / WORKER_LOCK)
-    if fd is None:
-        return True
-    os.close(fd)
-    return False
+    return lock_held(root / WORKER_LOCK)
 
 
 def start_worker(runs_dir: Path) -> subprocess.Popen | None:
@@ -167,10 +163,6 @@ def stop_worker(runs_dir: Path) -> bool:
         return False
     os.kill(int(pid), signal.SIGTERM)
     return True
-
-
-def _log(message: str) -> None:
-    print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
 
 
 class Worker:
@@ -199,11 +191,11 @@ class Worker:
                 )
         except UserError as exc:  # e.g. its data went away since it was queued: next entry
             write_json_atomic(entry.path, {**entry.data, "error": str(exc)})
-            _log(f"#{entry.number} {entry.name}: not started: {exc}")
+            log(f"#{entry.number} {entry.name}: not started: {exc}")
             return
         write_json_atomic(entry.path, {**entry.data, "run": run_dir.name, "started": time.time()})
         self.running[run_dir.name] = gpus or None
-        _log(
+        log(
             f"#{entry.number} {entry.name}: started {run_dir.name}"
             + (f" on GPU {','.join(gpus)}" if gpus else "")
         )
@@ -214,9 +206,9 @@ class Worker:
                 run = Run.load(self.runs_dir / run_id)
                 if not run.alive:
                     del self.running[run_id]
-                    _log(f"{run_id}: {run.status}")
+                    log(f"{run_id}: {run.status}")
             if self.stop_requested:
-                _log("stopped: no more runs are started (runs already started keep training)")
+                log("stopped: no more runs are started (runs already started keep training)")
                 return
             waiting = [e for e in list_entries(self.runs_dir) if e.state(self.runs_dir) == "waiting"]
             for entry in waiting:
@@ -225,7 +217,7 @@ class Worker:
                     break  # in order: a later entry never overtakes one waiting for GPUs
                 self._launch(entry, gpus)
             if not waiting and not self.running:
-                _log("queue empty")
+                log("queue empty")
                 return
             time.sleep(POLL_S)
 

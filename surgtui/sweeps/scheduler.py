@@ -31,6 +31,7 @@ from surgtui.runs.metrics import METRIC_LABELS
 from surgtui.runs.store import Run, read_json
 from surgtui.runs.tags import set_tags
 from surgtui.sweeps import study as st
+from surgtui.sweeps.detach import log
 from surgtui.sweeps.gpus import free_gpu, on_gpu, visible_gpus
 from surgtui.sweeps.spec import SweepSpec
 from surgtui.sweeps.store import BASE_TOML, MEMBER_JSON, SWEEP_JSON, claim_sweep, set_status
@@ -46,10 +47,6 @@ class Member:
     reported: set[int] = field(default_factory=set)  # epochs told to the pruner
     pruned_at: int | None = None
     gpu: str | None = None
-
-
-def _log(message: str) -> None:
-    print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
 
 
 class Scheduler:
@@ -89,7 +86,7 @@ class Scheduler:
         set_tags(run_dir, {"sweep": self.dir.name, "config": config, "seed": seed, **trial.params})
         trial.set_user_attr(st.RUN_ATTR, run_dir.name)
         self.running[trial.number] = Member(trial, run_dir, proc, gpu=env_gpu)
-        _log(
+        log(
             f"started {run_dir.name}: config {config} seed {seed} {trial.params}"
             + (f" on GPU {env_gpu}" if env_gpu else "")
         )
@@ -114,7 +111,7 @@ class Scheduler:
                 write_text_atomic(m.run_dir / STOP_REASON_FILE, reason)
                 signal_run(Run.load(m.run_dir), signal.SIGINT)
                 m.pruned_at = e["epoch"]
-                _log(f"{m.run_dir.name}: {reason}")
+                log(f"{m.run_dir.name}: {reason}")
 
     def _poll(self, m: Member) -> bool:
         """Feed the member's new val events to the pruner; once it has ended, tell the study how.
@@ -134,12 +131,12 @@ class Scheduler:
             best = max(values) if self.spec.direction == "maximize" else min(values)
             self.study.tell(m.trial, best)
         elif run.status == "stopped" and self.stop_requested:
-            _log(f"{m.run_dir.name}: stopped with the sweep; `surgtui sweep resume` continues it")
+            log(f"{m.run_dir.name}: stopped with the sweep; `surgtui sweep resume` continues it")
             return True  # the trial stays RUNNING: resume continues the run
         else:
             self.study.tell(m.trial, state=optuna.trial.TrialState.FAIL)
         reason = (run.summary.get("end") or {}).get("reason")
-        _log(f"{m.run_dir.name}: {run.status}" + (f" ({reason})" if reason else ""))
+        log(f"{m.run_dir.name}: {run.status}" + (f" ({reason})" if reason else ""))
         return True
 
     def _adopt(self) -> None:
@@ -165,7 +162,7 @@ class Scheduler:
                 member.gpu = self._free_gpu() if device != "cpu" else None
                 with on_gpu(member.gpu):
                     member.proc = start_engine(run_dir, resume=True)
-                _log(f"resumed {run_id}" + (f" on GPU {member.gpu}" if member.gpu else ""))
+                log(f"resumed {run_id}" + (f" on GPU {member.gpu}" if member.gpu else ""))
             self.running[t.number] = member
 
     def _orphan(self, config: int, seed: int) -> str | None:
@@ -204,7 +201,7 @@ class Scheduler:
 
     def request_stop(self, signum: int, frame: Any) -> None:
         if not self.stop_requested:
-            _log(f"{signal.Signals(signum).name}: stopping the sweep's running members")
+            log(f"{signal.Signals(signum).name}: stopping the sweep's running members")
             self.stop_requested = True
             for m in self.running.values():
                 signal_run(Run.load(m.run_dir), signal.SIGINT)
@@ -228,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         set_status(sweep_dir, "failed", one_line(exc))
         raise
     set_status(sweep_dir, state)
-    _log(f"sweep {state}")
+    log(f"sweep {state}")
     return 0 if state == "finished" else 130
 
 

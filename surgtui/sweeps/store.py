@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from surgtui.errors import UserError
 from surgtui.fileio import write_json_atomic
-from surgtui.runs.lock import lock_file, write_lock_owner
+from surgtui.runs.lock import lock_file, lock_held, write_lock_owner
 from surgtui.runs.store import read_json
 from surgtui.sweeps.detach import spawn_detached
 
@@ -120,11 +120,7 @@ def claim_sweep(sweep_dir: Path) -> int | None:
 
 
 def scheduler_alive(sweep_dir: Path) -> bool:
-    fd = lock_sweep(sweep_dir)
-    if fd is None:
-        return True
-    os.close(fd)
-    return False
+    return lock_held(sweep_dir / SCHEDULER_LOCK)
 
 
 def stop_sweep(sweep_dir: Path) -> bool:

@@ -26,10 +26,6 @@ class SweepList(KeyedList):
     def show(self, items: Sequence[SweepItem]) -> None:
         self.show_rows([(i.id, *_cells(i)) for i in items])
 
-    @property
-    def cursor_sweep(self) -> str | None:
-        return self.cursor_key
-
 
 def _cells(item: SweepItem) -> tuple[str | Text, ...]:
     if item.error:
